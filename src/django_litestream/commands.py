@@ -1,0 +1,95 @@
+"""Which Litestream subcommands exist and how to hand them the generated configuration.
+
+Flags are never copied by hand: whether a flag takes a value is read from the binary's own
+``-h`` text when an argument list has to be split. The table below says only which
+subcommands read ``-config`` and which talk to the control socket; a test checks it against
+the pinned binary's help so it cannot drift.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+import subprocess
+from collections.abc import Mapping, Sequence
+
+CONFIG = frozenset({"databases", "ltx", "wal", "replicate", "reset", "restore", "status"})
+SOCKET = frozenset({"info", "list", "register", "start", "stop", "sync", "unregister"})
+PLAIN = frozenset({"version"})
+ALL = CONFIG | SOCKET | PLAIN
+# Subcommands whose positional argument is a database path (so a Django alias works there).
+DB_PATH = frozenset(
+    {"ltx", "wal", "reset", "restore", "status", "register", "start", "stop", "sync", "unregister"}
+)
+
+_FLAG_LINE = re.compile(r"^\s+-([A-Za-z][\w-]*)(?:\s+([A-Z][A-Z_]*))?\s*$")
+
+
+def suggest(name: str) -> str | None:
+    close = difflib.get_close_matches(name, sorted(ALL), n=1)
+    return close[0] if close else None
+
+
+@functools.lru_cache(maxsize=32)
+def flag_arity(binary: str, command: str) -> Mapping[str, bool]:
+    """Flags of ``command`` and whether each takes a value, parsed from ``-h``."""
+    proc = subprocess.run(
+        [binary, command, "-h"], capture_output=True, text=True, timeout=30, check=False
+    )
+    flags: dict[str, bool] = {}
+    for line in (proc.stdout + proc.stderr).splitlines():
+        match = _FLAG_LINE.match(line)
+        if match:
+            flags[match.group(1)] = match.group(2) is not None
+    return flags
+
+
+def has_flag(args: Sequence[str], name: str) -> bool:
+    return any(a.lstrip("-").split("=", 1)[0] == name for a in args if a.startswith("-"))
+
+
+def positional_start(args: Sequence[str], arity: Mapping[str, bool]) -> int:
+    """Index of the first positional argument, following Go's flag package rules."""
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            return i + 1
+        if not arg.startswith("-") or arg == "-":
+            return i
+        name = arg.lstrip("-")
+        i += 2 if "=" not in name and arity.get(name, False) else 1
+    return i
+
+
+def build_argv(
+    binary: str,
+    command: str,
+    args: Sequence[str],
+    *,
+    config_path: str | None,
+    socket_path: str | None,
+    aliases: Mapping[str, str],
+) -> list[str]:
+    """The argv that runs ``litestream COMMAND ARGS`` against the generated config.
+
+    A Django alias in a database-path position becomes the database's absolute path;
+    ``-config`` and ``-socket`` are added unless the user gave them.
+    """
+    args = list(args)
+    arity: Mapping[str, bool] = {}
+    if args and (command in DB_PATH or command == "replicate"):
+        arity = flag_arity(binary, command)
+    start = positional_start(args, arity) if arity else len(args)
+    positionals = args[start:]
+    if command in DB_PATH:
+        args[start:] = [aliases.get(a, a) for a in positionals]
+    extra: list[str] = []
+    # "replicate DB_PATH REPLICA_URL" replicates without a config file.
+    wants_config = not (command == "replicate" and positionals)
+    if command in CONFIG and config_path and wants_config and not has_flag(args, "config"):
+        extra += ["-config", config_path]
+    if command in SOCKET and socket_path and not has_flag(args, "socket"):
+        extra += ["-socket", socket_path]
+    return [binary, command, *extra, *args]

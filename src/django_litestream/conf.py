@@ -1,0 +1,226 @@
+"""The only reader of ``settings.LITESTREAM``: validate it into a :class:`config.Settings`.
+
+Every mistake raises :class:`ConfigurationError` whose message names the key that is wrong
+and how to fix it; the same errors surface as system checks (``django_litestream.E00x``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from . import keys
+from .config import Database, Settings
+from .errors import ConfigurationError
+
+# Keys of LITESTREAM that belong to django-litestream; every other key goes to Litestream.
+OWN_KEYS = ("path_prefix", "bin_path", "download_url", "vfs", "serve")
+SQLITE_ENGINES = ("sqlite3", "spatialite")
+
+
+class SettingError(ConfigurationError):
+    """A ConfigurationError tied to a system check ID."""
+
+    def __init__(self, check_id: str, msg: str, hint: str) -> None:
+        super().__init__(f"{msg} {hint}")
+        self.check_id = check_id
+        self.msg = msg
+        self.hint = hint
+
+
+def _malformed(msg: str, hint: str) -> SettingError:
+    return SettingError("django_litestream.E001", msg, hint)
+
+
+def _hyphenate(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """Litestream spells its keys with hyphens; accept the spec's underscores too."""
+    return {str(k).replace("_", "-"): v for k, v in mapping.items()}
+
+
+def sqlite_aliases(databases: Mapping[str, Any], base_dir: str | None = None) -> dict[str, str]:
+    """Map each on-disk SQLite alias of ``DATABASES`` to its absolute path."""
+    out = {}
+    for alias, conf in databases.items():
+        if _is_sqlite(conf) and not _is_memory(conf.get("NAME")):
+            out[alias] = _absolute(conf["NAME"], base_dir)
+    return out
+
+
+def _is_sqlite(conf: Mapping[str, Any]) -> bool:
+    return str(conf.get("ENGINE", "")).rsplit(".", 1)[-1] in SQLITE_ENGINES
+
+
+def _is_memory(name: Any) -> bool:
+    text = str(name or "")
+    return not text or text == ":memory:" or "mode=memory" in text or text.startswith(
+        "file::memory:"
+    )
+
+
+def _absolute(name: Any, base_dir: str | None) -> str:
+    path = os.path.expanduser(os.fspath(name))
+    if not os.path.isabs(path) and base_dir:
+        path = os.path.join(base_dir, path)
+    return os.path.abspath(path)
+
+
+def _resolve_path(
+    value: Any, where: str, databases: Mapping[str, Any], base_dir: str | None
+) -> tuple[str, str | None]:
+    """Return (absolute path, alias or None) for a ``dbs[i]['path']`` value."""
+    if not isinstance(value, str | os.PathLike) or not os.fspath(value):
+        raise _malformed(
+            f"{where}['path'] must be a DATABASES alias or a file path, not {value!r}.",
+            "Hint: write {'path': 'default'} or {'path': '/srv/app/db.sqlite3'}.",
+        )
+    text = os.fspath(value)
+    if text in databases:
+        conf = databases[text]
+        if not _is_sqlite(conf):
+            raise SettingError(
+                "django_litestream.E003",
+                f"{where}['path'] names the database alias '{text}', whose ENGINE "
+                f"{conf.get('ENGINE')!r} is not SQLite.",
+                "Hint: Litestream replicates only SQLite; remove this entry or point "
+                "it at a SQLite database.",
+            )
+        if _is_memory(conf.get("NAME")):
+            raise SettingError(
+                "django_litestream.E004",
+                f"{where}['path'] names the database alias '{text}', which is an "
+                "in-memory SQLite database and has no file to replicate.",
+                f"Hint: set DATABASES['{text}']['NAME'] to a file path.",
+            )
+        return _absolute(conf["NAME"], base_dir), text
+    if os.sep in text or "." in text or text.startswith("~"):
+        return _absolute(text, base_dir), None
+    known = sorted(databases)
+    close = difflib.get_close_matches(text, known, n=1)
+    suggestion = f"Did you mean '{close[0]}'? " if close else ""
+    raise SettingError(
+        "django_litestream.E002",
+        f"{where}['path'] is '{text}', which is not an alias in DATABASES "
+        f"(aliases: {', '.join(repr(a) for a in known) or 'none'}).",
+        f"Hint: {suggestion}Use a DATABASES alias or an absolute file path.",
+    )
+
+
+def _replica(raw: Any, where: str) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise _malformed(
+            f"{where} must be a dict, not {type(raw).__name__}.",
+            "Hint: write {'type': 's3', 'bucket': '...', 'path': '...'}.",
+        )
+    replica = _hyphenate(raw)
+    kind = replica.get("type")
+    if kind is not None:
+        kind = keys.REPLICA_TYPE_ALIASES.get(str(kind), str(kind))
+        if kind not in keys.REPLICA_TYPES:
+            raise _malformed(
+                f"{where}['type'] is {replica['type']!r}, which Litestream 0.5 does not know.",
+                f"Hint: use one of {', '.join(sorted(keys.REPLICA_TYPES))}, or give a 'url'.",
+            )
+        replica["type"] = kind
+    return replica
+
+
+def _database(
+    raw: Any, index: int, databases: Mapping[str, Any], base_dir: str | None
+) -> Database:
+    where = f"LITESTREAM['dbs'][{index}]"
+    if isinstance(raw, str | os.PathLike):
+        raw = {"path": raw}
+    if not isinstance(raw, Mapping):
+        raise _malformed(
+            f"{where} must be a dict, not {type(raw).__name__}.",
+            "Hint: write {'path': 'default'}.",
+        )
+    entry = _hyphenate(raw)
+    replica = entry.pop("replica", None)
+    legacy = entry.pop("replicas", None)
+    if legacy is not None:
+        if not isinstance(legacy, list | tuple) or len(legacy) != 1:
+            count = len(legacy) if isinstance(legacy, list | tuple) else "no"
+            raise _malformed(
+                f"{where}['replicas'] lists {count} replicas; Litestream 0.5 replicates "
+                "each database to exactly one.",
+                "Hint: replace 'replicas': [...] with one 'replica': {...}.",
+            )
+        if replica is not None:
+            raise _malformed(
+                f"{where} has both 'replica' and 'replicas'.", "Hint: keep only 'replica'."
+            )
+        replica = legacy[0]
+    if "dir" in entry:
+        path, alias = _absolute(entry["dir"], base_dir), None
+        entry["dir"] = path
+    else:
+        if "path" not in entry:
+            raise _malformed(
+                f"{where} has no 'path'.",
+                "Hint: add 'path': a DATABASES alias such as 'default', or a file path.",
+            )
+        path, alias = _resolve_path(entry.pop("path"), where, databases, base_dir)
+    return Database(
+        path=path,
+        where=where,
+        alias=alias,
+        replica=None if replica is None else _replica(replica, f"{where}['replica']"),
+        options=entry,
+    )
+
+
+def parse(
+    litestream: Any, databases: Mapping[str, Any], base_dir: str | None = None
+) -> Settings:
+    """Validate a ``LITESTREAM`` value against ``DATABASES``; no Django needed."""
+    if litestream is None:
+        litestream = {}
+    if not isinstance(litestream, Mapping):
+        raise _malformed(
+            f"LITESTREAM must be a dict, not {type(litestream).__name__}.",
+            "Hint: write LITESTREAM = {'dbs': [{'path': 'default'}]}.",
+        )
+    raw_dbs = litestream.get("dbs", [])
+    if not isinstance(raw_dbs, list | tuple):
+        raise _malformed(
+            f"LITESTREAM['dbs'] must be a list, not {type(raw_dbs).__name__}.",
+            "Hint: write 'dbs': [{'path': 'default'}].",
+        )
+    for key, kind in (("path_prefix", str), ("bin_path", str | os.PathLike),
+                      ("download_url", str), ("vfs", Mapping), ("serve", Mapping)):
+        value = litestream.get(key)
+        if value is not None and not isinstance(value, kind):
+            raise _malformed(
+                f"LITESTREAM['{key}'] has the wrong type ({type(value).__name__}).",
+                f"Hint: see the '{key}' setting in the django-litestream docs.",
+            )
+    dbs = tuple(_database(raw, i, databases, base_dir) for i, raw in enumerate(raw_dbs))
+    seen: dict[str, str] = {}
+    for db in dbs:
+        if db.path in seen:
+            raise _malformed(
+                f"{db.where} and {seen[db.path]} are the same database ({db.path}).",
+                "Hint: list each database once.",
+            )
+        seen[db.path] = db.where
+    bin_path = litestream.get("bin_path")
+    return Settings(
+        dbs=dbs,
+        path_prefix=litestream.get("path_prefix") or "",
+        bin_path=_absolute(bin_path, None) if bin_path else None,
+        download_url=litestream.get("download_url"),
+        vfs=dict(litestream.get("vfs") or {}),
+        serve=dict(litestream.get("serve") or {}),
+        options=_hyphenate({k: v for k, v in litestream.items() if k not in OWN_KEYS + ("dbs",)}),
+        aliases=sqlite_aliases(databases, base_dir),
+    )
+
+
+def load() -> Settings:
+    """Read ``settings.LITESTREAM`` (at call time, so ``override_settings`` works)."""
+    from django.conf import settings
+
+    return parse(getattr(settings, "LITESTREAM", None), settings.DATABASES)

@@ -1,0 +1,35 @@
+"""Exceptions for problems a user can fix.
+
+Every message names the problem and the fix. The management command turns these
+into one line on stderr and a non-zero exit code; they are never shown as tracebacks.
+"""
+
+from __future__ import annotations
+
+
+class LitestreamError(Exception):
+    """Base class: a user-fixable problem. ``exit_code`` is what the command exits with."""
+
+    exit_code = 1
+
+
+class ConfigurationError(LitestreamError):
+    """The ``LITESTREAM`` setting (or a command line) is wrong."""
+
+    exit_code = 78
+
+
+class BinaryNotFoundError(LitestreamError):
+    """The Litestream executable cannot be found or installed."""
+
+    exit_code = 127
+
+
+class DownloadError(BinaryNotFoundError):
+    """Downloading the Litestream release failed or did not verify."""
+
+
+class UsageError(LitestreamError):
+    """The command line is wrong."""
+
+    exit_code = 2

@@ -1,0 +1,96 @@
+"""The configuration keys Litestream 0.5 reads, for catching typos before Litestream ignores them.
+
+Litestream parses its YAML non-strictly: a misspelled key is silently dropped. This module
+lists what 0.5.17 reads (from the ``yaml:`` tags of its config structs), so that
+:mod:`django_litestream.config` can warn about anything else and suggest the closest key.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+# Keys shared by every replica; each may also stand at top level as a default.
+REPLICA_SETTINGS = frozenset(
+    {
+        "sync-interval", "validation-interval", "max-sync-ltx-files", "auto-recover",
+        # s3
+        "access-key-id", "secret-access-key", "region", "bucket", "endpoint",
+        "force-path-style", "sign-payload", "require-content-md5", "skip-verify",
+        "storage-class", "part-size", "concurrency", "sse-customer-algorithm",
+        "sse-customer-key", "sse-customer-key-path", "sse-kms-key-id",
+        # abs
+        "account-name", "account-key", "sas-token",
+        # sftp
+        "host", "user", "password", "key-path", "concurrent-writes", "host-key",
+        # webdav
+        "webdav-url", "webdav-username", "webdav-password",
+        # nats
+        "jwt", "seed", "creds", "nkey", "username", "token", "tls", "root-cas",
+        "client-cert", "client-key", "max-reconnects", "reconnect-wait", "timeout",
+    }
+)
+
+REPLICA = REPLICA_SETTINGS | {"type", "path", "url"}
+
+DB = frozenset(
+    {
+        "path", "dir", "pattern", "recursive", "watch", "snapshot", "meta-path", "meta-dir",
+        "monitor-interval", "checkpoint-interval", "busy-timeout",
+        "min-checkpoint-page-count", "truncate-page-n", "max-sync-wal-bytes",
+        "restore-if-db-not-exists", "replica", "replicas",
+    }
+)
+
+TOP = REPLICA_SETTINGS | {
+    "addr", "socket", "levels", "snapshot", "validation", "l0-retention",
+    "l0-retention-check-interval", "verify-compaction", "retention", "heartbeat-url",
+    "heartbeat-interval", "dbs", "exec", "logging", "mcp-addr", "shutdown-sync-timeout",
+    "shutdown-sync-interval",
+}
+
+# Nested sections: section name -> keys it reads.
+SECTIONS = {
+    "socket": frozenset({"enabled", "path", "permissions"}),
+    "logging": frozenset({"level", "type", "stderr", "source"}),
+    "snapshot": frozenset({"interval", "retention"}),
+    "validation": frozenset({"interval"}),
+    "retention": frozenset({"enabled"}),
+}
+LEVEL = frozenset({"interval"})
+
+# Keys that Litestream 0.3 read and 0.5 silently ignores (or rejects), with what to do instead.
+LEGACY = {
+    "retention": "0.5 keeps history by 'snapshot: {retention: ...}' at top level",
+    "retention-check-interval": "0.5 has no replacement; remove it",
+    "snapshot-interval": "use 'snapshot: {interval: ...}' at top level",
+    "name": "0.5 allows one replica per database; remove it",
+    "age": "0.5 has no built-in encryption and refuses to start with 'age'",
+}
+
+# Keys whose values are Go durations ("1s", "5m"); Litestream reads a bare number as nanoseconds.
+DURATIONS = frozenset(
+    {
+        "sync-interval", "validation-interval", "monitor-interval", "checkpoint-interval",
+        "busy-timeout", "l0-retention", "l0-retention-check-interval", "heartbeat-interval",
+        "shutdown-sync-timeout", "shutdown-sync-interval", "interval", "retention",
+        "reconnect-wait", "timeout",
+    }
+)
+
+# Keys whose values must never be written literally into a config file or shown in output.
+SECRETS = frozenset(
+    {
+        "access-key-id", "secret-access-key", "account-key", "sas-token", "password",
+        "webdav-password", "sse-customer-key", "jwt", "seed", "nkey", "token",
+    }
+)
+
+# The spec's spellings that Litestream reads differently.
+REPLICA_TYPE_ALIASES = {"gcs": "gs", "azure": "abs", "webdavs": "webdavs"}
+REPLICA_TYPES = frozenset({"file", "s3", "gs", "abs", "sftp", "webdav", "webdavs", "nats", "oss"})
+
+
+def suggest(key: str, known: frozenset[str] | set[str]) -> str | None:
+    """The closest known key to ``key``, or None when nothing is close."""
+    matches = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
+    return matches[0] if matches else None
