@@ -1,0 +1,129 @@
+"""The Django side of ``serve``: validate, write a private plan, exec the supervisor.
+
+After ``exec`` the process keeps its PID (what a Procfile or container runtime signals)
+but no longer holds the user's project in memory, and nothing has opened a database.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import socket
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .. import binary, cli
+from ..config import Settings
+from ..errors import ConfigurationError
+from ..runner import write_private
+from . import options
+from .plan import Plan, PlanDB
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def go_duration(value: Any, default: float) -> float:
+    """Seconds in a Go duration string such as '1m30s'; ``default`` when unparseable."""
+    if not isinstance(value, str):
+        return default
+    parts = _DURATION.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        return default
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def default_command() -> tuple[str, ...]:
+    from django.conf import settings
+
+    wsgi = getattr(settings, "WSGI_APPLICATION", None)
+    if not wsgi or importlib.util.find_spec("gunicorn") is None:
+        missing = "gunicorn is not installed" if wsgi else "WSGI_APPLICATION is not set"
+        raise ConfigurationError(
+            f"serve has no server command to run ({missing}). Give one after '--' "
+            "(python manage.py litestream serve -- gunicorn myproject.wsgi), or set "
+            "LITESTREAM['serve']['command']."
+        )
+    module, _, attr = wsgi.rpartition(".")
+    return (sys.executable, "-m", "gunicorn", f"{module}:{attr}")
+
+
+def describe_replica(replica: Mapping[str, Any]) -> str:
+    if replica.get("url"):
+        return str(replica["url"])
+    kind = replica.get("type", "s3")
+    where = "/".join(str(replica[k]).strip("/") for k in ("bucket", "path") if replica.get(k))
+    return f"{kind}://{where}" if kind != "file" else f"file://{replica.get('path', '')}"
+
+
+def probe_addr(addr: str) -> str:
+    host, _, port = addr.rpartition(":")
+    return f"127.0.0.1:{port}" if host in ("", "0.0.0.0", "[::]", "::") else addr
+
+
+def prepare(
+    settings: Settings, args: Sequence[str], environ: Mapping[str, str]
+) -> tuple[Plan, dict[str, str]]:
+    opts = options.parse(args, settings.serve)
+    if not settings.dbs:
+        raise ConfigurationError(
+            "LITESTREAM['dbs'] is empty, so serve has no database to restore or replicate. "
+            "Add one, e.g. LITESTREAM = {'dbs': [{'path': 'default'}]}."
+        )
+    command = opts.command or default_command()
+    generated = cli.generate(settings, environ, strict=True)
+    exe = binary.resolve(
+        settings.bin_path, download_url=settings.download_url, progress=cli._stderr
+    )
+    runtime = tempfile.mkdtemp(prefix="django-litestream-serve-")
+    os.chmod(runtime, 0o700)
+    data = generated.data
+    data["addr"] = addr = str(data.get("addr") or f"127.0.0.1:{free_port()}")
+    user_socket = cli.socket_path(settings)
+    socket_path = user_socket or os.path.join(runtime, "litestream.sock")
+    if not user_socket:
+        data["socket"] = {"enabled": True, "path": socket_path}
+    logging_conf = dict(data.get("logging") or {})
+    logging_conf.setdefault("stderr", True)
+    data["logging"] = logging_conf
+    config_path = write_private(os.path.join(runtime, "litestream.yml"), generated.render())
+    plan = Plan(
+        runtime_dir=runtime,
+        binary=exe,
+        config_path=config_path,
+        socket_path=socket_path,
+        metrics_addr=probe_addr(addr),
+        dbs=tuple(
+            PlanDB(db.path, db.label, describe_replica(entry["replica"]))
+            for db, entry in zip(settings.dbs, data["dbs"], strict=True)
+        ),
+        command=command,
+        pre=opts.pre,
+        graceful_timeout=opts.graceful_timeout,
+        ready_timeout=opts.ready_timeout,
+        restore_timeout=opts.restore_timeout,
+        require_replica=opts.require_replica,
+        shutdown_sync_timeout=go_duration(data.get("shutdown-sync-timeout"), 30.0),
+    )
+    plan.save()
+    return plan, {**environ, **generated.secret_env}
+
+
+def run(settings: Settings, args: Sequence[str]) -> int:
+    plan, env = prepare(settings, args, os.environ)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    plan_path = os.path.join(plan.runtime_dir, "plan.json")
+    os.execve(
+        sys.executable, [sys.executable, "-m", "django_litestream.serve.supervisor", plan_path], env
+    )
+    return 0  # not reached

@@ -1,0 +1,33 @@
+"""Exit codes of ``manage.py litestream serve`` besides the server's own status.
+
+The server's exit status passes through unchanged (gunicorn's 3 and 4 included); a server
+killed by signal N gives 128+N. The codes below are ``serve``'s own and are documented in
+docs/serve.rst (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+USAGE = 2
+REPLICA_EMPTY = 66
+RESTORE_FAILED = 69
+LITESTREAM_DIED = 70
+LOCKED = 73
+SYNC_UNCONFIRMED = 74
+NOT_READY = 75
+CONFIG = 78
+
+EXIT_CODES = {
+    USAGE: "bad command-line arguments to serve",
+    REPLICA_EMPTY: "--require-replica was given and a missing database's replica holds no backup",
+    RESTORE_FAILED: "a missing database could not be restored (replica unreachable or "
+    "broken after retrying for --restore-timeout, or the restored copy failed its "
+    "integrity check)",
+    LITESTREAM_DIED: "Litestream exited while the server was running; the server was "
+    "stopped so that it does not serve unreplicated",
+    LOCKED: "another serve holds the lock on one of the databases",
+    SYNC_UNCONFIRMED: "the server exited but the final sync to the replica could not be "
+    "confirmed; the newest writes may not be in the replica",
+    NOT_READY: "Litestream did not become ready (metrics address answering and every "
+    "replica confirming a sync) within --ready-timeout",
+    CONFIG: "bad configuration: the LITESTREAM setting, or no server command to run",
+}

@@ -1,0 +1,194 @@
+"""Options of ``serve``: one declaration each drives the CLI, the settings and the docs.
+
+Every option can be given on the command line or in ``LITESTREAM["serve"]``; the command
+line wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConfigurationError, UsageError
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    setting: str
+    default: Any
+    help: str
+    kind: str = "seconds"  # seconds | flag | commands
+
+
+OPTIONS = (
+    Option(
+        "--graceful-timeout",
+        "graceful_timeout",
+        30.0,
+        "Seconds the server gets to exit after TERM/INT before its process group is "
+        "killed; the final sync runs either way.",
+    ),
+    Option(
+        "--ready-timeout",
+        "ready_timeout",
+        60.0,
+        "Seconds to wait for Litestream to be ready (metrics address answering and "
+        "every replica confirming a sync) before the server starts.",
+    ),
+    Option(
+        "--restore-timeout",
+        "restore_timeout",
+        60.0,
+        "Seconds an unreachable replica is retried, with backoff, when a missing "
+        "database is restored on cold start.",
+    ),
+    Option(
+        "--require-replica",
+        "require_replica",
+        False,
+        "Exit instead of starting fresh when a missing database's replica is empty "
+        "(a typo'd bucket path looks exactly like an empty replica).",
+        kind="flag",
+    ),
+    Option(
+        "--pre",
+        "pre",
+        (),
+        "A command to run after the restore and before the server, with its writes "
+        "replicated, e.g. --pre 'python manage.py migrate --noinput'. Repeatable.",
+        kind="commands",
+    ),
+)
+
+COMMAND_SETTING = "command"
+KNOWN_SETTINGS = frozenset({o.setting for o in OPTIONS} | {COMMAND_SETTING})
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    graceful_timeout: float = 30.0
+    ready_timeout: float = 60.0
+    restore_timeout: float = 60.0
+    require_replica: bool = False
+    pre: tuple[tuple[str, ...], ...] = ()
+    command: tuple[str, ...] = field(default=())
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="manage.py litestream serve",
+        description="Restore missing databases, start Litestream, wait until it has "
+        "replicated, then run COMMAND (default: LITESTREAM['serve']['command'], else "
+        "gunicorn on WSGI_APPLICATION) and forward signals to it.",
+        epilog="Every option may also be set in LITESTREAM['serve'] under the name shown "
+        "in docs/serve.rst; the command line wins.",
+    )
+    for option in OPTIONS:
+        if option.kind == "flag":
+            p.add_argument(
+                option.name,
+                dest=option.setting,
+                action="store_true",
+                default=None,
+                help=option.help,
+            )
+        elif option.kind == "commands":
+            p.add_argument(
+                option.name,
+                dest=option.setting,
+                action="append",
+                metavar="COMMAND",
+                default=None,
+                help=option.help,
+            )
+        else:
+            p.add_argument(
+                option.name,
+                dest=option.setting,
+                type=float,
+                metavar="SECONDS",
+                default=None,
+                help=f"{option.help} Default: {option.default:g}.",
+            )
+    p.add_argument(
+        "command",
+        nargs=argparse.REMAINDER,
+        help="the server command, after '--' (e.g. -- gunicorn app.wsgi)",
+    )
+    return p
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise UsageError(f"serve: {message}. Run 'python manage.py litestream serve --help'.")
+
+
+def _split(value: Any, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        parts = shlex.split(value)
+    elif isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
+        parts = list(value)
+    else:
+        raise ConfigurationError(
+            f"{where} must be a command string or a list of strings, not {value!r}. "
+            "Write e.g. 'gunicorn myproject.wsgi' or ['gunicorn', 'myproject.wsgi']."
+        )
+    if not parts:
+        raise ConfigurationError(f"{where} is empty. Give the command to run.")
+    return tuple(parts)
+
+
+def _from_setting(option: Option, value: Any) -> Any:
+    where = f"LITESTREAM['serve']['{option.setting}']"
+    if option.kind == "flag":
+        if not isinstance(value, bool):
+            raise ConfigurationError(f"{where} must be True or False, not {value!r}.")
+        return value
+    if option.kind == "commands":
+        if isinstance(value, str) or not isinstance(value, Sequence):
+            raise ConfigurationError(
+                f"{where} must be a list of commands, e.g. "
+                "[['python', 'manage.py', 'migrate', '--noinput']], not {value!r}."
+            )
+        return tuple(_split(v, f"{where}[{i}]") for i, v in enumerate(value))
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigurationError(f"{where} must be a positive number of seconds, not {value!r}.")
+    return float(value)
+
+
+def parse(args: Sequence[str], setting: Mapping[str, Any]) -> ServeOptions:
+    """Merge the command line over ``LITESTREAM['serve']``."""
+    unknown = sorted(set(setting) - KNOWN_SETTINGS)
+    if unknown:
+        raise ConfigurationError(
+            f"LITESTREAM['serve'] has unknown key(s) {', '.join(map(repr, unknown))}. "
+            f"Known keys: {', '.join(sorted(KNOWN_SETTINGS))}."
+        )
+    p = parser()
+    p.__class__ = _Parser
+    ns = p.parse_args(list(args))
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        cli_value = getattr(ns, option.setting)
+        if cli_value is not None:
+            if option.kind == "commands":
+                cli_value = tuple(_split(v, option.name) for v in cli_value)
+            elif option.kind == "seconds" and cli_value <= 0:
+                raise UsageError(f"serve: {option.name} must be a positive number of seconds.")
+            values[option.setting] = cli_value
+        elif option.setting in setting:
+            values[option.setting] = _from_setting(option, setting[option.setting])
+        else:
+            values[option.setting] = option.default
+    command = list(ns.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if command:
+        values["command"] = tuple(command)
+    elif COMMAND_SETTING in setting:
+        values["command"] = _split(setting[COMMAND_SETTING], "LITESTREAM['serve']['command']")
+    return ServeOptions(**values)

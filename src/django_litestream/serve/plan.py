@@ -1,0 +1,76 @@
+"""What the Django side hands to the supervisor and the gate: a JSON file, no secrets.
+
+Secrets travel only in the environment of the processes that need them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..runner import write_private
+
+
+@dataclass(frozen=True)
+class PlanDB:
+    path: str
+    label: str
+    replica: str  # a description for messages, never credentials
+
+
+@dataclass(frozen=True)
+class Plan:
+    runtime_dir: str
+    binary: str
+    config_path: str
+    socket_path: str
+    metrics_addr: str
+    dbs: tuple[PlanDB, ...]
+    command: tuple[str, ...]
+    pre: tuple[tuple[str, ...], ...]
+    graceful_timeout: float
+    ready_timeout: float
+    restore_timeout: float
+    require_replica: bool
+    shutdown_sync_timeout: float
+
+    @property
+    def result_path(self) -> str:
+        return os.path.join(self.runtime_dir, "result.json")
+
+    @property
+    def server_pid_path(self) -> str:
+        return os.path.join(self.runtime_dir, "server.pid")
+
+    def save(self) -> str:
+        path = os.path.join(self.runtime_dir, "plan.json")
+        write_private(path, json.dumps(asdict(self)))
+        return path
+
+    @classmethod
+    def load(cls, path: str) -> Plan:
+        with open(path) as handle:
+            data = json.load(handle)
+        data["dbs"] = tuple(PlanDB(**db) for db in data["dbs"])
+        data["command"] = tuple(data["command"])
+        data["pre"] = tuple(tuple(c) for c in data["pre"])
+        return cls(**data)
+
+
+def write_json_atomic(path: str, data: object) -> None:
+    """Write ``data`` so a reader sees either nothing or the whole file."""
+    tmp = f"{path}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle)
+    os.replace(tmp, path)
+
+
+def read_json(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None

@@ -1,0 +1,165 @@
+"""Restore missing databases on cold start, concurrently, into place only when intact.
+
+"Missing" means no file, or a zero-length file with no WAL beside it. Each restore writes
+to a temporary file in the database's directory, passes ``PRAGMA integrity_check``, and is
+then renamed into place, so a crash mid-restore never leaves a half database behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from ..runner import spawn
+from .plan import PlanDB
+
+log = logging.getLogger("django_litestream.serve")
+
+RESTORED, EMPTY, PRESENT, FAILED, CANCELLED = "restored", "empty", "present", "failed", "cancelled"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    db: PlanDB
+    state: str
+    detail: str = ""
+    seconds: float = 0.0
+
+
+def is_missing(path: str) -> bool:
+    try:
+        size = os.path.getsize(path)
+    except FileNotFoundError:
+        return True
+    wal = f"{path}-wal"
+    return size == 0 and not (os.path.exists(wal) and os.path.getsize(wal) > 0)
+
+
+def _remove(*paths: str) -> None:
+    for path in paths:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path + suffix)
+
+
+def integrity_error(path: str) -> str | None:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    finally:
+        conn.close()
+    return None if rows == ["ok"] else "; ".join(rows[:3])
+
+
+def _run(argv: Sequence[str], env: Mapping[str, str], cancel: threading.Event) -> tuple[int, str]:
+    proc = spawn(argv, env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out: list[bytes] = []
+    reader = threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    while proc.poll() is None:
+        if cancel.wait(0.05):
+            proc.kill()
+    proc.wait()
+    reader.join()
+    text = b"".join(out).decode(errors="replace").strip()
+    return proc.returncode, text
+
+
+def restore_one(
+    db: PlanDB,
+    *,
+    binary: str,
+    config_path: str,
+    env: Mapping[str, str],
+    timeout: float,
+    cancel: threading.Event,
+) -> Outcome:
+    started = time.monotonic()
+    if not is_missing(db.path):
+        return Outcome(db, PRESENT)
+    os.makedirs(os.path.dirname(db.path), exist_ok=True)
+    tmp = f"{db.path}.restoring"
+    deadline = started + timeout
+    delay = 0.5
+    attempt = 0
+    while True:
+        attempt += 1
+        _remove(tmp)
+        argv = [binary, "restore", "-config", config_path, "-if-replica-exists", "-o", tmp, db.path]
+        code, output = _run(argv, env, cancel)
+        if cancel.is_set():
+            _remove(tmp)
+            return Outcome(db, CANCELLED)
+        if code == 0:
+            if not os.path.exists(tmp):
+                return Outcome(db, EMPTY, seconds=time.monotonic() - started)
+            problem = integrity_error(tmp)
+            if problem:
+                _remove(tmp)
+                return Outcome(
+                    db, FAILED, f"the restored copy failed its integrity check: {problem}"
+                )
+            _remove(db.path)
+            os.replace(tmp, db.path)
+            return Outcome(db, RESTORED, seconds=time.monotonic() - started)
+        last = output.splitlines()[-1] if output else f"litestream restore exited {code}"
+        if time.monotonic() + delay > deadline:
+            _remove(tmp)
+            return Outcome(db, FAILED, f"{last} (after {attempt} attempts in {timeout:g}s)")
+        log.warning(
+            "Restoring %s from %s failed (%s); retrying in %.1fs", db.label, db.replica, last, delay
+        )
+        if cancel.wait(delay):
+            return Outcome(db, CANCELLED)
+        delay = min(delay * 2, 8.0)
+
+
+def restore_missing(
+    dbs: Sequence[PlanDB],
+    *,
+    binary: str,
+    config_path: str,
+    env: Mapping[str, str],
+    timeout: float,
+    cancel: threading.Event,
+) -> list[Outcome]:
+    """Restore every missing database concurrently; one outcome per database."""
+    missing = [db for db in dbs if is_missing(db.path)]
+    for db in missing:
+        log.info("%s is missing; restoring it from %s", db.label, db.replica)
+    with ThreadPoolExecutor(max_workers=max(1, len(missing))) as pool:
+        futures = {
+            db.path: pool.submit(
+                restore_one,
+                db,
+                binary=binary,
+                config_path=config_path,
+                env=env,
+                timeout=timeout,
+                cancel=cancel,
+            )
+            for db in missing
+        }
+        return [
+            futures[db.path].result() if db.path in futures else Outcome(db, PRESENT) for db in dbs
+        ]
+
+
+def create_empty(path: str) -> None:
+    """Create a fresh WAL-mode database so Litestream has something to replicate at once."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+    finally:
+        conn.close()

@@ -1,0 +1,380 @@
+"""The supervisor: one loop that owns every signal, child and deadline of ``serve``.
+
+Signal handlers only enqueue the signal number; the loop in :meth:`Supervisor.run` blocks
+on that queue, dispatches through an explicit map, and on every tick reaps children and
+checks deadlines (the gunicorn 24 arbiter's shape). This module never imports Django.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import queue
+import shlex
+import shutil
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..runner import exit_status, spawn
+from . import exitcodes, restore
+from .lock import DatabaseLock, LockHeld
+from .plan import Plan, read_json
+
+log = logging.getLogger("django_litestream.serve")
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+RELAYED = (
+    signal.SIGHUP,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGTTIN,
+    signal.SIGTTOU,
+    signal.SIGWINCH,
+)
+HANDLED = (*STOP_SIGNALS, signal.SIGQUIT, *RELAYED, signal.SIGCHLD)
+_PR_SET_CHILD_SUBREAPER = 36
+TICK = 0.25
+
+
+def become_subreaper() -> None:
+    """Orphaned grandchildren are re-parented to us (and reaped), as if we were PID 1."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def signame(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def describe_status(status: int) -> str:
+    if status > 128 and status - 128 < signal.NSIG:
+        name = signame(status - 128)
+        hint = " (out of memory?)" if status - 128 == signal.SIGKILL else ""
+        return f"killed by {name}{hint}"
+    return f"exit status {status}"
+
+
+class Supervisor:
+    def __init__(self, plan: Plan, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.plan = plan
+        self.clock = clock
+        self.events: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self.locks = [DatabaseLock(db.path) for db in plan.dbs]
+        self.cancel = threading.Event()
+        self.litestream: Any = None
+        self.litestream_status: int | None = None
+        self.stopping: int | None = None  # the signal that began the stop
+        self.server_deadline: float | None = None
+        self.litestream_deadline: float | None = None
+        self.server_killed = False
+        self.litestream_lost = False
+        self.dispatch: dict[int, Callable[[int], None]] = {
+            signal.SIGTERM: self.on_stop,
+            signal.SIGINT: self.on_stop,
+            signal.SIGQUIT: self.on_quit,
+            signal.SIGCHLD: lambda _sig: self.reap(),
+            **{sig: self.on_relay for sig in RELAYED},
+        }
+
+    # -- signal plumbing --------------------------------------------------------------
+    def handler(self, signum: int, _frame: object) -> None:
+        self.events.put_nowait(signum)
+
+    def install_handlers(self) -> None:
+        for sig in HANDLED:
+            signal.signal(sig, self.handler)
+
+    # -- server process -----------------------------------------------------------------
+    def server_pid(self) -> int | None:
+        data = read_json(self.plan.server_pid_path)
+        pid = data.get("pid") if data else None
+        return pid if isinstance(pid, int) else None
+
+    def server_alive(self) -> bool:
+        pid = self.server_pid()
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        try:  # a zombie waiting for the gate to reap it is not alive
+            with open(f"/proc/{pid}/stat") as handle:
+                return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except (OSError, IndexError):
+            return True
+
+    def signal_server(self, signum: int, *, group: bool = False) -> bool:
+        pid = self.server_pid()
+        if pid is None:
+            return False
+        try:
+            (os.killpg if group else os.kill)(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+
+    def kill_server(self, why: str) -> None:
+        if not self.server_killed and self.server_alive():
+            log.warning("%s; killing the server's process group", why)
+            self.signal_server(signal.SIGKILL, group=True)
+        self.server_killed = True
+
+    # -- dispatch ---------------------------------------------------------------------------
+    def on_stop(self, signum: int) -> None:
+        if self.stopping is None:
+            self.begin_stop(signum)
+        else:
+            log.warning("Second %s: stopping the server now", signame(signum))
+            self.kill_server("Fast shutdown requested")
+
+    def begin_stop(self, signum: int) -> None:
+        log.info("%s received: stopping the server gracefully, then a final sync", signame(signum))
+        self.stopping = signum
+        self.server_deadline = self.clock() + self.plan.graceful_timeout
+        if self.litestream is not None and self.litestream_status is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.litestream.pid, signum)  # exactly once; Litestream relays it
+        else:
+            self.cancel.set()
+
+    def on_quit(self, signum: int) -> None:
+        if self.stopping is None:
+            self.begin_stop(signal.SIGTERM)
+        self.kill_server("QUIT received")
+
+    def on_relay(self, signum: int) -> None:
+        if self.signal_server(signum):
+            log.info("Passed %s to the server", signame(signum))
+        else:
+            log.info("Ignored %s: the server is not running yet", signame(signum))
+
+    # -- children -------------------------------------------------------------------------
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if self.litestream is not None and pid == self.litestream.pid:
+                self.litestream.returncode = os.waitstatus_to_exitcode(status)
+                self.litestream_status = exit_status(self.litestream.returncode)
+
+    def tick(self) -> None:
+        self.reap()
+        now = self.clock()
+        if (
+            self.litestream_status is not None
+            and not self.litestream_lost
+            and read_json(self.plan.result_path) is None
+        ):
+            self.litestream_lost = True
+            log.error(
+                "Litestream exited (%s) while the server was running; stopping the "
+                "server so it does not serve unreplicated",
+                describe_status(self.litestream_status),
+            )
+            if not self.signal_server(signal.SIGTERM):
+                self.server_killed = True
+            self.server_deadline = now + self.plan.graceful_timeout
+        if self.server_deadline is not None and now > self.server_deadline:
+            self.server_deadline = None
+            self.kill_server(
+                f"The server did not exit within --graceful-timeout "
+                f"({self.plan.graceful_timeout:g}s)"
+            )
+            self.litestream_deadline = now + self.plan.shutdown_sync_timeout + 10
+        if (
+            self.litestream_deadline is not None
+            and now > self.litestream_deadline
+            and self.litestream_status is None
+        ):
+            log.error("Litestream did not finish its final sync in time; killing it")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.litestream.pid, signal.SIGKILL)
+            self.litestream_deadline = None
+
+    def finished(self) -> bool:
+        if self.litestream_status is None:
+            return False
+        return not self.litestream_lost or not self.server_alive()
+
+    # -- phases ---------------------------------------------------------------------------
+    def acquire_locks(self) -> int | None:
+        info = {"pid": os.getpid(), "socket": self.plan.socket_path}
+        for lock in self.locks:
+            try:
+                lock.acquire(info)
+            except LockHeld as exc:
+                log.error("%s", exc)
+                return exitcodes.LOCKED
+        return None
+
+    def restore(self) -> int | None:
+        result: list[restore.Outcome] = []
+        worker = threading.Thread(
+            target=lambda: result.extend(
+                restore.restore_missing(
+                    self.plan.dbs,
+                    binary=self.plan.binary,
+                    config_path=self.plan.config_path,
+                    env=os.environ,
+                    timeout=self.plan.restore_timeout,
+                    cancel=self.cancel,
+                )
+            )
+        )
+        worker.start()
+        while worker.is_alive():
+            self.wait_event(TICK, during_restore=True)
+            worker.join(0)
+        if self.stopping is not None:
+            return exit_status(-self.stopping)
+        code = None
+        for outcome in result:
+            if outcome.state == restore.RESTORED:
+                log.info(
+                    "Restored %s from %s in %.1fs",
+                    outcome.db.label,
+                    outcome.db.replica,
+                    outcome.seconds,
+                )
+            elif outcome.state == restore.EMPTY:
+                if self.plan.require_replica:
+                    log.error(
+                        "%s is missing and its replica %s holds no backup; refusing to "
+                        "start fresh because --require-replica is set. Check the "
+                        "replica's bucket and path.",
+                        outcome.db.label,
+                        outcome.db.replica,
+                    )
+                    code = code or exitcodes.REPLICA_EMPTY
+                else:
+                    log.warning(
+                        "%s is missing and its replica %s holds no backup: starting "
+                        "with an empty database. If you expected data, check the "
+                        "replica's bucket and path (a typo looks exactly like this).",
+                        outcome.db.label,
+                        outcome.db.replica,
+                    )
+            elif outcome.state == restore.FAILED:
+                log.error(
+                    "Cannot restore %s from %s: %s. Check that the replica is "
+                    "reachable and its credentials are set, or raise "
+                    "--restore-timeout.",
+                    outcome.db.label,
+                    outcome.db.replica,
+                    outcome.detail,
+                )
+                code = exitcodes.RESTORE_FAILED
+        if code is None:
+            for db in self.plan.dbs:
+                if restore.is_missing(db.path):
+                    restore.create_empty(db.path)
+        return code
+
+    def wait_event(self, timeout: float, *, during_restore: bool = False) -> None:
+        try:
+            signum = self.events.get(timeout=timeout)
+        except queue.Empty:
+            return
+        if during_restore and signum in (*STOP_SIGNALS, signal.SIGQUIT):
+            if self.stopping is None:
+                log.info("%s received during restore: stopping", signame(signum))
+            self.stopping = signum
+            self.cancel.set()
+            return
+        if during_restore and signum == signal.SIGCHLD:
+            return  # restore threads reap their own children
+        self.dispatch.get(signum, lambda _s: None)(signum)
+
+    def start_litestream(self) -> None:
+        gate = shlex.join(
+            [
+                sys.executable,
+                "-m",
+                "django_litestream.serve.gate",
+                os.path.join(self.plan.runtime_dir, "plan.json"),
+            ]
+        )
+        argv = [self.plan.binary, "replicate", "-config", self.plan.config_path, "-exec", gate]
+        self.litestream = spawn(argv, os.environ)
+
+    def outcome(self) -> int:
+        result = read_json(self.plan.result_path)
+        if self.litestream_lost or result is None:
+            return exitcodes.LITESTREAM_DIED
+        kind = result.get("outcome")
+        if kind == "not_ready":
+            log.error(
+                "Litestream was not ready within --ready-timeout (%gs): %s",
+                self.plan.ready_timeout,
+                result.get("detail"),
+            )
+            return exitcodes.NOT_READY
+        if kind == "pre_failed":
+            log.error(
+                "Pre-serve command %s failed (%s)",
+                shlex.join(result["command"]),
+                describe_status(result["status"]),
+            )
+            return int(result["status"]) or 1
+        if kind == "stopped":
+            return exit_status(-int(result["signal"]))
+        status = int(result.get("status", 1))
+        if not result.get("synced", False):
+            log.error(
+                "The server exited (%s) but the final sync was not confirmed: %s",
+                describe_status(status),
+                result.get("detail"),
+            )
+            return exitcodes.SYNC_UNCONFIRMED
+        if self.litestream_status:
+            log.warning(
+                "Litestream exited with status %s after the final sync", self.litestream_status
+            )
+        log.info("Server exited (%s); replica confirmed in sync", describe_status(status))
+        return status
+
+    def run(self) -> int:
+        become_subreaper()
+        self.install_handlers()
+        try:
+            code = self.acquire_locks() or self.restore()
+            if code is not None:
+                return code
+            self.start_litestream()
+            while not self.finished():
+                self.wait_event(TICK)
+                self.tick()
+            return self.outcome()
+        finally:
+            for lock in self.locks:
+                lock.release()
+            shutil.rmtree(self.plan.runtime_dir, ignore_errors=True)
+
+
+def main(argv: list[str]) -> int:
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s [django-litestream] %(levelname)s %(message)s",
+    )
+    return Supervisor(Plan.load(argv[1])).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
