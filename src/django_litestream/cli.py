@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from . import binary, commands, config, runner
 from .config import Problem, Settings
 from .errors import ConfigurationError, UsageError
+from .serve.lock import holder
 
 # Subcommands that talk to the replica, so a replica that cannot work is an error for them.
 REPLICA_COMMANDS = frozenset({"replicate", "restore", "ltx", "wal"})
@@ -31,10 +32,18 @@ def check_command(name: str) -> None:
 
 
 def socket_path(settings: Settings) -> str | None:
-    """The control socket the settings enable, for commands that talk to a running daemon."""
+    """The control socket for commands that talk to a running daemon.
+
+    The one the settings enable, else the private one of a ``serve`` running on these
+    databases.
+    """
     sock = settings.options.get("socket")
     if isinstance(sock, Mapping) and sock.get("enabled") and sock.get("path"):
         return str(sock["path"])
+    for db in settings.dbs:  # a running 'serve' publishes its private socket in its lock
+        running = holder(db.path)
+        if running and running.get("socket"):
+            return str(running["socket"])
     return None
 
 

@@ -54,8 +54,8 @@ def _is_sqlite(conf: Mapping[str, Any]) -> bool:
 
 def _is_memory(name: Any) -> bool:
     text = str(name or "")
-    return not text or text == ":memory:" or "mode=memory" in text or text.startswith(
-        "file::memory:"
+    return (
+        not text or text == ":memory:" or "mode=memory" in text or text.startswith("file::memory:")
     )
 
 
@@ -126,9 +126,7 @@ def _replica(raw: Any, where: str) -> dict[str, Any]:
     return replica
 
 
-def _database(
-    raw: Any, index: int, databases: Mapping[str, Any], base_dir: str | None
-) -> Database:
+def _database(raw: Any, index: int, databases: Mapping[str, Any], base_dir: str | None) -> Database:
     where = f"LITESTREAM['dbs'][{index}]"
     if isinstance(raw, str | os.PathLike):
         raw = {"path": raw}
@@ -172,9 +170,7 @@ def _database(
     )
 
 
-def parse(
-    litestream: Any, databases: Mapping[str, Any], base_dir: str | None = None
-) -> Settings:
+def parse(litestream: Any, databases: Mapping[str, Any], base_dir: str | None = None) -> Settings:
     """Validate a ``LITESTREAM`` value against ``DATABASES``; no Django needed."""
     if litestream is None:
         litestream = {}
@@ -189,8 +185,13 @@ def parse(
             f"LITESTREAM['dbs'] must be a list, not {type(raw_dbs).__name__}.",
             "Hint: write 'dbs': [{'path': 'default'}].",
         )
-    for key, kind in (("path_prefix", str), ("bin_path", str | os.PathLike),
-                      ("download_url", str), ("vfs", Mapping), ("serve", Mapping)):
+    for key, kind in (
+        ("path_prefix", str),
+        ("bin_path", str | os.PathLike),
+        ("download_url", str),
+        ("vfs", Mapping),
+        ("serve", Mapping),
+    ):
         value = litestream.get(key)
         if value is not None and not isinstance(value, kind):
             raise _malformed(

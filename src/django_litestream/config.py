@@ -140,8 +140,10 @@ class _Builder:
                         "Litestream would silently ignore it.",
                         f"Hint: {hint}",
                     )
-            elif key in keys.DURATIONS and isinstance(value, int | float) and not isinstance(
-                value, bool
+            elif (
+                key in keys.DURATIONS
+                and isinstance(value, int | float)
+                and not isinstance(value, bool)
             ):
                 self.warn(
                     "django_litestream.W003",
@@ -238,9 +240,9 @@ def environment_problems(settings: Settings, environ: Mapping[str, str]) -> list
                 error=True,
             )
         )
-    if environ.get("AWS_CA_BUNDLE") and (auto or any(
-        db.replica is not None and _is_s3(db.replica) for db in settings.dbs
-    )):
+    if environ.get("AWS_CA_BUNDLE") and (
+        auto or any(db.replica is not None and _is_s3(db.replica) for db in settings.dbs)
+    ):
         found.append(
             Problem(
                 "django_litestream.W004",

@@ -12,21 +12,56 @@ import difflib
 # Keys shared by every replica; each may also stand at top level as a default.
 REPLICA_SETTINGS = frozenset(
     {
-        "sync-interval", "validation-interval", "max-sync-ltx-files", "auto-recover",
+        "sync-interval",
+        "validation-interval",
+        "max-sync-ltx-files",
+        "auto-recover",
         # s3
-        "access-key-id", "secret-access-key", "region", "bucket", "endpoint",
-        "force-path-style", "sign-payload", "require-content-md5", "skip-verify",
-        "storage-class", "part-size", "concurrency", "sse-customer-algorithm",
-        "sse-customer-key", "sse-customer-key-path", "sse-kms-key-id",
+        "access-key-id",
+        "secret-access-key",
+        "region",
+        "bucket",
+        "endpoint",
+        "force-path-style",
+        "sign-payload",
+        "require-content-md5",
+        "skip-verify",
+        "storage-class",
+        "part-size",
+        "concurrency",
+        "sse-customer-algorithm",
+        "sse-customer-key",
+        "sse-customer-key-path",
+        "sse-kms-key-id",
         # abs
-        "account-name", "account-key", "sas-token",
+        "account-name",
+        "account-key",
+        "sas-token",
         # sftp
-        "host", "user", "password", "key-path", "concurrent-writes", "host-key",
+        "host",
+        "user",
+        "password",
+        "key-path",
+        "concurrent-writes",
+        "host-key",
         # webdav
-        "webdav-url", "webdav-username", "webdav-password",
+        "webdav-url",
+        "webdav-username",
+        "webdav-password",
         # nats
-        "jwt", "seed", "creds", "nkey", "username", "token", "tls", "root-cas",
-        "client-cert", "client-key", "max-reconnects", "reconnect-wait", "timeout",
+        "jwt",
+        "seed",
+        "creds",
+        "nkey",
+        "username",
+        "token",
+        "tls",
+        "root-cas",
+        "client-cert",
+        "client-key",
+        "max-reconnects",
+        "reconnect-wait",
+        "timeout",
     }
 )
 
@@ -34,17 +69,43 @@ REPLICA = REPLICA_SETTINGS | {"type", "path", "url"}
 
 DB = frozenset(
     {
-        "path", "dir", "pattern", "recursive", "watch", "snapshot", "meta-path", "meta-dir",
-        "monitor-interval", "checkpoint-interval", "busy-timeout",
-        "min-checkpoint-page-count", "truncate-page-n", "max-sync-wal-bytes",
-        "restore-if-db-not-exists", "replica", "replicas",
+        "path",
+        "dir",
+        "pattern",
+        "recursive",
+        "watch",
+        "snapshot",
+        "meta-path",
+        "meta-dir",
+        "monitor-interval",
+        "checkpoint-interval",
+        "busy-timeout",
+        "min-checkpoint-page-count",
+        "truncate-page-n",
+        "max-sync-wal-bytes",
+        "restore-if-db-not-exists",
+        "replica",
+        "replicas",
     }
 )
 
 TOP = REPLICA_SETTINGS | {
-    "addr", "socket", "levels", "snapshot", "validation", "l0-retention",
-    "l0-retention-check-interval", "verify-compaction", "retention", "heartbeat-url",
-    "heartbeat-interval", "dbs", "exec", "logging", "mcp-addr", "shutdown-sync-timeout",
+    "addr",
+    "socket",
+    "levels",
+    "snapshot",
+    "validation",
+    "l0-retention",
+    "l0-retention-check-interval",
+    "verify-compaction",
+    "retention",
+    "heartbeat-url",
+    "heartbeat-interval",
+    "dbs",
+    "exec",
+    "logging",
+    "mcp-addr",
+    "shutdown-sync-timeout",
     "shutdown-sync-interval",
 }
 
@@ -70,18 +131,37 @@ LEGACY = {
 # Keys whose values are Go durations ("1s", "5m"); Litestream reads a bare number as nanoseconds.
 DURATIONS = frozenset(
     {
-        "sync-interval", "validation-interval", "monitor-interval", "checkpoint-interval",
-        "busy-timeout", "l0-retention", "l0-retention-check-interval", "heartbeat-interval",
-        "shutdown-sync-timeout", "shutdown-sync-interval", "interval", "retention",
-        "reconnect-wait", "timeout",
+        "sync-interval",
+        "validation-interval",
+        "monitor-interval",
+        "checkpoint-interval",
+        "busy-timeout",
+        "l0-retention",
+        "l0-retention-check-interval",
+        "heartbeat-interval",
+        "shutdown-sync-timeout",
+        "shutdown-sync-interval",
+        "interval",
+        "retention",
+        "reconnect-wait",
+        "timeout",
     }
 )
 
 # Keys whose values must never be written literally into a config file or shown in output.
 SECRETS = frozenset(
     {
-        "access-key-id", "secret-access-key", "account-key", "sas-token", "password",
-        "webdav-password", "sse-customer-key", "jwt", "seed", "nkey", "token",
+        "access-key-id",
+        "secret-access-key",
+        "account-key",
+        "sas-token",
+        "password",
+        "webdav-password",
+        "sse-customer-key",
+        "jwt",
+        "seed",
+        "nkey",
+        "token",
     }
 )
 

@@ -51,28 +51,50 @@ def _remove(*paths: str) -> None:
 
 
 def integrity_error(path: str) -> str | None:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    """None when ``path`` passes ``PRAGMA integrity_check``; else what is wrong.
+
+    The connection is read-write so that closing it, as the last connection, folds any
+    WAL back into the file and removes the -wal/-shm files before the rename.
+    """
+    conn = sqlite3.connect(path)
     try:
         rows = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     except sqlite3.DatabaseError as exc:
         return str(exc)
     finally:
         conn.close()
+    for suffix in ("-wal", "-shm"):
+        leftover = path + suffix
+        if os.path.exists(leftover) and suffix == "-wal" and os.path.getsize(leftover):
+            return "its write-ahead log could not be checkpointed"
+    _remove_sidecars(path)
     return None if rows == ["ok"] else "; ".join(rows[:3])
 
 
-def _run(argv: Sequence[str], env: Mapping[str, str], cancel: threading.Event) -> tuple[int, str]:
+def _remove_sidecars(path: str) -> None:
+    for suffix in ("-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path + suffix)
+
+
+def _run(
+    argv: Sequence[str], env: Mapping[str, str], cancel: threading.Event, deadline: float
+) -> tuple[int | None, str]:
+    """Run one restore attempt; None as the code when it was cut off at ``deadline``."""
     proc = spawn(argv, env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out: list[bytes] = []
     reader = threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True)  # type: ignore[union-attr]
     reader.start()
+    timed_out = False
     while proc.poll() is None:
-        if cancel.wait(0.05):
+        if cancel.wait(0.05) or time.monotonic() > deadline:
+            timed_out = not cancel.is_set()
             proc.kill()
-    proc.wait()
+            proc.wait()
     reader.join()
     text = b"".join(out).decode(errors="replace").strip()
-    return proc.returncode, text
+    return (None if timed_out else proc.returncode), text
 
 
 def restore_one(
@@ -96,7 +118,7 @@ def restore_one(
         attempt += 1
         _remove(tmp)
         argv = [binary, "restore", "-config", config_path, "-if-replica-exists", "-o", tmp, db.path]
-        code, output = _run(argv, env, cancel)
+        code, output = _run(argv, env, cancel, deadline)
         if cancel.is_set():
             _remove(tmp)
             return Outcome(db, CANCELLED)
@@ -112,10 +134,13 @@ def restore_one(
             _remove(db.path)
             os.replace(tmp, db.path)
             return Outcome(db, RESTORED, seconds=time.monotonic() - started)
-        last = output.splitlines()[-1] if output else f"litestream restore exited {code}"
+        if code is None:
+            last = "no answer from the replica"
+        else:
+            last = output.splitlines()[-1] if output else f"litestream restore exited {code}"
         if time.monotonic() + delay > deadline:
             _remove(tmp)
-            return Outcome(db, FAILED, f"{last} (after {attempt} attempts in {timeout:g}s)")
+            return Outcome(db, FAILED, f"{last} ({attempt} attempt{'s' if attempt > 1 else ''} in {timeout:g}s)")
         log.warning(
             "Restoring %s from %s failed (%s); retrying in %.1fs", db.label, db.replica, last, delay
         )

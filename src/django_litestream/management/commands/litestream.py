@@ -50,8 +50,9 @@ class Command(BaseCommand):
         args = litestream_args
         if not command:
             self.print_help("manage.py", "litestream")
-            raise CommandError("Give a command, e.g. 'python manage.py litestream databases'.",
-                               returncode=2)
+            raise CommandError(
+                "Give a command, e.g. 'python manage.py litestream databases'.", returncode=2
+            )
         try:
             code = self.dispatch(command, args)
         except LitestreamError as exc:

@@ -1,0 +1,432 @@
+"""``manage.py litestream serve`` with real processes, real signals and a real replica.
+
+The server under test is tests/bin/sigserver.py, a stand-in that records the signals it
+gets and writes rows; gunicorn, uvicorn and runserver have their own tests below.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from django_litestream.serve import exitcodes
+from tests.project import Project, count_rows, stop, wait_for, write_rows
+
+SIGSERVER = str(Path(__file__).parent / "bin" / "sigserver.py")
+
+
+class Served:
+    """One ``serve`` run: the process, its log files, and the server's signal log."""
+
+    def __init__(self, project: Project, tmp: Path, *server_args: str, opts: tuple[str, ...] = (),
+                 command: list[str] | None = None) -> None:
+        self.project = project
+        self.log = tmp / f"signals-{os.urandom(3).hex()}.log"
+        self.log.touch()
+        self.out = (tmp / f"serve-{self.log.stem}.out").open("w+")
+        self.err = (tmp / f"serve-{self.log.stem}.err").open("w+")
+        argv = command or [sys.executable, SIGSERVER, str(self.log), *server_args]
+        self.proc = project.spawn("litestream", "serve", *opts, "--", *argv,
+                                  stdout=self.out, stderr=self.err)
+
+    def signals(self) -> list[str]:
+        return self.log.read_text().split()
+
+    def wait_ready(self, timeout: float = 30) -> Served:
+        wait_for(lambda: "ready" in self.signals() or self.proc.poll() is not None,
+                 timeout, "the server to start")
+        assert self.proc.poll() is None, self.stderr()
+        return self
+
+    def stderr(self) -> str:
+        self.err.flush()
+        return Path(self.err.name).read_text()
+
+    def wait(self, timeout: float = 60) -> int:
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        return stop(self.proc, sig, timeout)
+
+    def tree(self) -> list[psutil.Process]:
+        try:
+            return psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def litestream(self) -> psutil.Process:
+        procs = [p for p in self.tree() if p.name() == "litestream"]
+        assert len(procs) == 1, procs
+        return procs[0]
+
+    def server(self) -> psutil.Process:
+        return wait_for(lambda: next((p for p in self.tree()
+                                      if SIGSERVER in " ".join(p.cmdline())), None),
+                        10, "the server process")
+
+
+@pytest.fixture
+def served(project: Project, file_replica: dict[str, str]) -> Project:
+    project.configure({"dbs": [{"path": "default", "replica": file_replica}]})
+    return project
+
+
+def restored_rows(project: Project, tmp: Path) -> int:
+    out = tmp / f"restored-{os.urandom(3).hex()}.db"
+    result = project.run("litestream", "restore", "-o", str(out), "default")
+    assert result.returncode == 0, result.stderr
+    return count_rows(out)
+
+
+def local_rows(project: Project) -> int:
+    return count_rows(project.db)
+
+
+# -- the sequence -----------------------------------------------------------------------------
+
+
+def test_short_job_writes_reach_the_replica(served: Project, tmp_path: Path) -> None:
+    """A command that writes and exits at once still has its writes replicated."""
+    result = served.run("litestream", "serve", "--", sys.executable, "manage.py", "write_rows", "7")
+    assert result.returncode == 0, result.stderr
+    assert "replica confirmed in sync" in result.stderr
+    assert restored_rows(served, tmp_path) == 7
+
+
+def test_cold_start_restores_missing_database(served: Project, tmp_path: Path) -> None:
+    write_rows(served.db, 42)
+    assert served.run("litestream", "replicate", "-once").returncode == 0
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{served.db}{suffix}").unlink(missing_ok=True)
+    result = served.run("litestream", "serve", "--", sys.executable, "-c", "pass")
+    assert result.returncode == 0, result.stderr
+    assert "is missing; restoring it" in result.stderr
+    assert count_rows(served.db) == 42
+    assert not list(served.root.glob("*.restoring*"))
+
+
+def test_empty_replica_starts_fresh_with_a_warning(served: Project, file_replica) -> None:
+    result = served.run("litestream", "serve", "--", sys.executable, "-c", "pass")
+    assert result.returncode == 0, result.stderr
+    assert f"its replica file://{file_replica['path']} holds no backup: starting" in result.stderr
+    assert served.db.exists()
+
+
+def test_require_replica_refuses_an_empty_replica(served: Project) -> None:
+    result = served.run("litestream", "serve", "--require-replica", "--",
+                        sys.executable, "-c", "raise SystemExit('must not run')")
+    assert result.returncode == exitcodes.REPLICA_EMPTY, result.stderr
+    assert "refusing to start fresh because --require-replica is set" in result.stderr
+    assert "must not run" not in result.stderr
+
+
+def test_require_replica_setting(served: Project, file_replica) -> None:
+    served.configure({"dbs": [{"path": "default", "replica": file_replica}],
+                      "serve": {"require_replica": True, "command": "python -c pass"}})
+    assert served.run("litestream", "serve").returncode == exitcodes.REPLICA_EMPTY
+
+
+def test_unreachable_replica_fails_restore_within_timeout(project: Project) -> None:
+    with_port = {"type": "s3", "bucket": "b", "path": "db", "endpoint": "http://127.0.0.1:9",
+                 "region": "us-east-1", "access-key-id": "x", "secret-access-key": "y"}
+    project.configure({"dbs": [{"path": "default", "replica": with_port}]})
+    started = time.monotonic()
+    result = project.run("litestream", "serve", "--restore-timeout", "2", "--",
+                         sys.executable, "-c", "pass", timeout=60)
+    elapsed = time.monotonic() - started
+    assert result.returncode == exitcodes.RESTORE_FAILED, result.stderr
+    assert "Cannot restore 'default' (" in result.stderr
+    assert "Check that the replica is reachable" in result.stderr
+    # documented bound: --restore-timeout plus start-up, never Litestream's own retry budget
+    assert elapsed < 2 + 15, elapsed
+    assert not project.db.exists()
+
+
+def test_pre_serve_commands_run_replicated_before_the_server(served: Project, tmp_path) -> None:
+    result = served.run(
+        "litestream", "serve", "--pre", f"{sys.executable} manage.py write_rows 3",
+        "--pre", f"{sys.executable} manage.py write_rows 2", "--",
+        sys.executable, "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]);"
+        "assert c.execute('select count(*) from rows').fetchone()[0]==5", str(served.db))
+    assert result.returncode == 0, result.stderr
+    assert restored_rows(served, tmp_path) == 5
+
+
+def test_failing_pre_serve_command_stops_serve_with_its_status(served: Project) -> None:
+    result = served.run("litestream", "serve", "--pre", f"{sys.executable} -c 'exit(9)'", "--",
+                        sys.executable, "-c", "raise SystemExit('must not run')")
+    assert result.returncode == 9, result.stderr
+    assert "Pre-serve command" in result.stderr and "exit status 9" in result.stderr
+    assert "must not run" not in result.stderr
+
+
+def test_unready_litestream_times_out(project: Project, s3_replica) -> None:
+    """The S3 bucket does not exist, so no sync is ever confirmed."""
+    replica = dict(s3_replica.replica, bucket="no-such-bucket")
+    project.configure({"dbs": [{"path": "default", "replica": replica}]})
+    write_rows(project.db, 1)  # present: no restore, straight to readiness
+    result = project.run("litestream", "serve", "--ready-timeout", "3", "--",
+                         sys.executable, "-c", "raise SystemExit('must not run')", timeout=60)
+    assert result.returncode == exitcodes.NOT_READY, result.stderr
+    assert "was not ready within --ready-timeout (3s)" in result.stderr
+    assert "must not run" not in result.stderr
+
+
+# -- exit codes ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", [0, 1, 3, 4, 42])
+def test_server_exit_code_is_serves_exit_code(served: Project, code: int) -> None:
+    result = served.run("litestream", "serve", "--", sys.executable, "-c", f"exit({code})")
+    assert result.returncode == code, result.stderr
+
+
+def test_server_killed_by_signal_gives_128_plus_n(served: Project) -> None:
+    result = served.run("litestream", "serve", "--", sys.executable, "-c",
+                        "import os,signal; os.kill(os.getpid(), signal.SIGKILL)")
+    assert result.returncode == 128 + signal.SIGKILL
+    assert "killed by SIGKILL (out of memory?)" in result.stderr
+
+
+def test_missing_server_command_is_127(served: Project) -> None:
+    result = served.run("litestream", "serve", "--", "no-such-server-binary")
+    assert result.returncode == 127
+    assert "Cannot start no-such-server-binary" in result.stderr
+
+
+def test_second_instance_is_refused_naming_the_holder(served: Project, tmp_path: Path) -> None:
+    first = Served(served, tmp_path).wait_ready()
+    second = served.run("litestream", "serve", "--", sys.executable, "-c", "pass")
+    assert second.returncode == exitcodes.LOCKED
+    assert f"Another 'litestream serve' (PID {first.proc.pid}) is already serving" in second.stderr
+    assert first.stop() == 0
+
+
+# -- signals -----------------------------------------------------------------------------------
+
+
+def test_term_is_graceful_and_rows_reach_the_replica(served: Project, tmp_path: Path) -> None:
+    run = Served(served, tmp_path, "--db", str(served.db)).wait_ready()
+    wait_for(lambda: local_rows(served) > 50, 30, "rows to be written")
+    assert run.stop(signal.SIGTERM) == 0, run.stderr()
+    assert run.signals().count("SIGTERM") == 1
+    assert restored_rows(served, tmp_path) == local_rows(served)
+
+
+def test_server_that_traps_term_and_exits_nonzero_keeps_its_code_and_final_sync(
+    served: Project, tmp_path: Path
+) -> None:
+    run = Served(served, tmp_path, "--db", str(served.db), "--on-term", "exit:1").wait_ready()
+    wait_for(lambda: local_rows(served) > 20, 30, "rows to be written")
+    assert run.stop(signal.SIGTERM) == 1
+    assert restored_rows(served, tmp_path) == local_rows(served)
+
+
+def test_terminal_ctrl_c_reaches_the_server_once(served: Project, tmp_path: Path) -> None:
+    run = Served(served, tmp_path).wait_ready()
+    os.killpg(run.proc.pid, signal.SIGINT)  # what a terminal does: the whole foreground group
+    assert run.wait() == 0, run.stderr()
+    assert run.signals().count("SIGINT") == 1
+
+
+def test_graceful_timeout_kills_the_server_and_still_syncs(served: Project, tmp_path) -> None:
+    run = Served(served, tmp_path, "--db", str(served.db), "--on-term", "ignore",
+                 opts=("--graceful-timeout", "1")).wait_ready()
+    wait_for(lambda: local_rows(served) > 20, 30, "rows to be written")
+    assert run.stop(signal.SIGTERM) == 128 + signal.SIGKILL
+    assert "did not exit within --graceful-timeout (1s)" in run.stderr()
+    assert restored_rows(served, tmp_path) == local_rows(served)
+
+
+@pytest.mark.parametrize("second", [signal.SIGTERM, signal.SIGINT])
+def test_second_signal_stops_the_server_now(served: Project, tmp_path, second) -> None:
+    run = Served(served, tmp_path, "--db", str(served.db), "--on-term", "ignore").wait_ready()
+    os.kill(run.proc.pid, signal.SIGTERM)
+    wait_for(lambda: "SIGTERM" in run.signals(), 10, "the server to get TERM")
+    os.kill(run.proc.pid, second)
+    assert run.wait(timeout=30) == 128 + signal.SIGKILL
+    assert "stopping the server now" in run.stderr()
+    assert restored_rows(served, tmp_path) == local_rows(served)
+
+
+def test_quit_is_a_fast_stop_with_final_sync(served: Project, tmp_path: Path) -> None:
+    run = Served(served, tmp_path, "--db", str(served.db), "--on-term", "ignore").wait_ready()
+    wait_for(lambda: local_rows(served) > 20, 30, "rows to be written")
+    assert run.stop(signal.SIGQUIT, timeout=30) == 128 + signal.SIGKILL
+    assert restored_rows(served, tmp_path) == local_rows(served)
+
+
+@pytest.mark.parametrize(
+    "sig", [signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGTTIN, signal.SIGTTOU,
+            signal.SIGWINCH]
+)
+def test_other_signals_go_to_the_server_only(served: Project, tmp_path: Path, sig) -> None:
+    run = Served(served, tmp_path).wait_ready()
+    litestream = run.litestream()
+    os.kill(run.proc.pid, sig)
+    wait_for(lambda: sig.name in run.signals(), 10, f"the server to get {sig.name}")
+    assert litestream.is_running() and litestream.status() != psutil.STATUS_ZOMBIE
+    assert run.proc.poll() is None
+    assert run.stop() == 0
+    assert run.signals().count(sig.name) == 1
+
+
+def test_litestream_killed_stops_the_server(served: Project, tmp_path: Path) -> None:
+    run = Served(served, tmp_path).wait_ready()
+    server = run.server()
+    run.litestream().kill()
+    assert run.wait(timeout=60) == exitcodes.LITESTREAM_DIED
+    assert "stopping the server so it does not serve unreplicated" in run.stderr()
+    assert "SIGTERM" in run.signals()
+    assert not server.is_running() or server.status() == psutil.STATUS_ZOMBIE
+
+
+def test_no_process_outlives_serve(served: Project, tmp_path: Path) -> None:
+    run = Served(served, tmp_path).wait_ready()
+    tree = run.tree()
+    assert {p.name() for p in tree} >= {"litestream"}
+    assert run.stop() == 0
+    wait_for(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in tree),
+             10, "children to exit")
+
+
+def test_orphaned_grandchildren_are_reaped(served: Project, tmp_path: Path) -> None:
+    run = Served(served, tmp_path, "--orphan").wait_ready()
+
+    def orphans() -> list[psutil.Process]:
+        return [p for p in psutil.Process(run.proc.pid).children()
+                if p.name() != "litestream"]
+
+    wait_for(lambda: orphans(), 10, "the orphan to be re-parented to serve")
+    wait_for(lambda: not orphans(), 10, "the orphan to be reaped (no zombie left)")
+    assert run.stop() == 0
+
+
+@pytest.mark.skipif(not Path("/usr/bin/unshare").exists(), reason="unshare is not installed")
+def test_as_pid_1_in_a_container(served: Project, tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("unshare --pid needs root")
+    log = tmp_path / "pid1.log"
+    log.touch()
+    proc = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--kill-child", *served.command(
+            "litestream", "serve", "--", sys.executable, SIGSERVER, str(log), "--orphan")],
+        cwd=served.root, env=served.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True)
+    try:
+        wait_for(lambda: "ready" in log.read_text(), 30, "the server under PID 1")
+        (pid1,) = psutil.Process(proc.pid).children()
+        assert pid1.cmdline()[1:4] == [str(served.root / "manage.py"), "litestream", "serve"] or \
+            "django_litestream.serve.supervisor" in pid1.cmdline()
+        wait_for(lambda: not [p for p in pid1.children() if p.name() != "litestream"], 10,
+                 "orphans to be reaped by PID 1")
+        os.kill(pid1.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert log.read_text().split().count("SIGTERM") == 1
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+# -- the guarantee -----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_every_committed_row_survives_20_stop_start_cycles(served: Project, tmp_path) -> None:
+    for cycle in range(20):
+        run = Served(served, tmp_path, "--db", str(served.db), "--write-every", "0.002")
+        run.wait_ready()
+        start = local_rows(served) if cycle else 0
+        wait_for(lambda start=start: local_rows(served) > start + 20, 30, "rows to be written")
+        assert run.stop(signal.SIGTERM) == 0, (cycle, run.stderr())
+        local = local_rows(served)
+        assert restored_rows(served, tmp_path) == local, f"cycle {cycle}: rows lost"
+    assert local > 400
+
+
+# -- command line --------------------------------------------------------------------------------
+
+
+def test_unknown_option_is_a_usage_error(served: Project) -> None:
+    result = served.run("litestream", "serve", "--gracefull-timeout", "3")
+    assert result.returncode == 2
+    assert "serve: unrecognized arguments: --gracefull-timeout 3" in result.stderr or \
+        "serve:" in result.stderr
+
+
+def test_help_lists_every_option(served: Project) -> None:
+    from django_litestream.serve.options import OPTIONS
+
+    result = served.run("litestream", "serve", "--help")
+    assert result.returncode == 0
+    for option in OPTIONS:
+        assert option.name in result.stdout
+
+
+def test_no_server_command_names_the_fix(served: Project, file_replica) -> None:
+    served.configure({"dbs": [{"path": "default", "replica": file_replica}]},)
+    (served.root / "settings.py").write_text(
+        (served.root / "settings.py").read_text().replace("WSGI_APPLICATION", "#"))
+    result = served.run("litestream", "serve")
+    assert result.returncode == exitcodes.CONFIG
+    assert "serve has no server command to run (WSGI_APPLICATION is not set)" in result.stderr
+
+
+def test_empty_dbs_is_a_configuration_error(served: Project) -> None:
+    served.configure({"dbs": []})
+    result = served.run("litestream", "serve", "--", "true")
+    assert result.returncode == exitcodes.CONFIG
+    assert "LITESTREAM['dbs'] is empty" in result.stderr
+
+
+def test_nothing_opens_the_database_before_restore(served: Project) -> None:
+    """Django's start-up must not create the database file before the restore decides."""
+    result = served.run("litestream", "serve", "--require-replica", "--", "true")
+    assert result.returncode == exitcodes.REPLICA_EMPTY
+    assert not served.db.exists()
+
+
+def test_config_and_secrets_stay_private(served: Project, tmp_path: Path) -> None:
+    served.configure({"dbs": [{"path": "default", "replica": {
+        "type": "s3", "bucket": "b", "path": "p", "endpoint": "http://127.0.0.1:9",
+        "secret-access-key": "TOPSECRETVALUE", "access-key-id": "AKIDVALUE"}}]})
+    write_rows(served.db, 1)
+    run = Served(served, tmp_path, opts=("--ready-timeout", "30"))
+    litestream = wait_for(lambda: next((p for p in run.tree() if p.name() == "litestream"), None),
+                          20, "litestream to start")
+    cmdline = " ".join(litestream.cmdline())
+    assert "TOPSECRETVALUE" not in cmdline
+    config = Path(litestream.cmdline()[litestream.cmdline().index("-config") + 1])
+    assert "TOPSECRETVALUE" not in config.read_text()
+    assert oct(config.stat().st_mode & 0o777) == "0o600"
+    assert oct(config.parent.stat().st_mode & 0o777) == "0o700"
+    run.stop()
+    assert not config.parent.exists()
+    assert "TOPSECRETVALUE" not in run.stderr()
+
+
+def test_litestream_sync_command_finds_the_running_serve(served: Project, tmp_path) -> None:
+    run = Served(served, tmp_path).wait_ready()
+    result = served.run("litestream", "sync", "-wait", "default")
+    assert result.returncode == 0, result.stderr
+    assert run.stop() == 0
+
+
+def test_wal_mode_and_no_sqlite_lock_errors(served: Project) -> None:
+    result = served.run("litestream", "serve", "--", sys.executable, "manage.py", "write_rows", "1")
+    assert result.returncode == 0
+    with sqlite3.connect(served.db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
