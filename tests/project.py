@@ -48,6 +48,12 @@ APP_FILES = {
         "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'settings')\n"
         "application = get_wsgi_application()\n"
     ),
+    "testapp/asgi.py": (
+        "import os\n"
+        "from django.core.asgi import get_asgi_application\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'settings')\n"
+        "application = get_asgi_application()\n"
+    ),
     "testapp/management/__init__.py": "",
     "testapp/management/commands/__init__.py": "",
     "testapp/management/commands/write_rows.py": (

@@ -26,23 +26,33 @@ SIGSERVER = str(Path(__file__).parent / "bin" / "sigserver.py")
 class Served:
     """One ``serve`` run: the process, its log files, and the server's signal log."""
 
-    def __init__(self, project: Project, tmp: Path, *server_args: str, opts: tuple[str, ...] = (),
-                 command: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        project: Project,
+        tmp: Path,
+        *server_args: str,
+        opts: tuple[str, ...] = (),
+        command: list[str] | None = None,
+    ) -> None:
         self.project = project
         self.log = tmp / f"signals-{os.urandom(3).hex()}.log"
         self.log.touch()
         self.out = (tmp / f"serve-{self.log.stem}.out").open("w+")
         self.err = (tmp / f"serve-{self.log.stem}.err").open("w+")
         argv = command or [sys.executable, SIGSERVER, str(self.log), *server_args]
-        self.proc = project.spawn("litestream", "serve", *opts, "--", *argv,
-                                  stdout=self.out, stderr=self.err)
+        self.proc = project.spawn(
+            "litestream", "serve", *opts, "--", *argv, stdout=self.out, stderr=self.err
+        )
 
     def signals(self) -> list[str]:
         return self.log.read_text().split()
 
     def wait_ready(self, timeout: float = 30) -> Served:
-        wait_for(lambda: "ready" in self.signals() or self.proc.poll() is not None,
-                 timeout, "the server to start")
+        wait_for(
+            lambda: "ready" in self.signals() or self.proc.poll() is not None,
+            timeout,
+            "the server to start",
+        )
         assert self.proc.poll() is None, self.stderr()
         return self
 
@@ -72,9 +82,11 @@ class Served:
         return procs[0]
 
     def server(self) -> psutil.Process:
-        return wait_for(lambda: next((p for p in self.tree()
-                                      if SIGSERVER in " ".join(p.cmdline())), None),
-                        10, "the server process")
+        return wait_for(
+            lambda: next((p for p in self.tree() if SIGSERVER in " ".join(p.cmdline())), None),
+            10,
+            "the server process",
+        )
 
 
 @pytest.fixture
@@ -125,26 +137,53 @@ def test_empty_replica_starts_fresh_with_a_warning(served: Project, file_replica
 
 
 def test_require_replica_refuses_an_empty_replica(served: Project) -> None:
-    result = served.run("litestream", "serve", "--require-replica", "--",
-                        sys.executable, "-c", "raise SystemExit('must not run')")
+    result = served.run(
+        "litestream",
+        "serve",
+        "--require-replica",
+        "--",
+        sys.executable,
+        "-c",
+        "raise SystemExit('must not run')",
+    )
     assert result.returncode == exitcodes.REPLICA_EMPTY, result.stderr
     assert "refusing to start fresh because --require-replica is set" in result.stderr
     assert "must not run" not in result.stderr
 
 
 def test_require_replica_setting(served: Project, file_replica) -> None:
-    served.configure({"dbs": [{"path": "default", "replica": file_replica}],
-                      "serve": {"require_replica": True, "command": "python -c pass"}})
+    served.configure(
+        {
+            "dbs": [{"path": "default", "replica": file_replica}],
+            "serve": {"require_replica": True, "command": "python -c pass"},
+        }
+    )
     assert served.run("litestream", "serve").returncode == exitcodes.REPLICA_EMPTY
 
 
 def test_unreachable_replica_fails_restore_within_timeout(project: Project) -> None:
-    with_port = {"type": "s3", "bucket": "b", "path": "db", "endpoint": "http://127.0.0.1:9",
-                 "region": "us-east-1", "access-key-id": "x", "secret-access-key": "y"}
+    with_port = {
+        "type": "s3",
+        "bucket": "b",
+        "path": "db",
+        "endpoint": "http://127.0.0.1:9",
+        "region": "us-east-1",
+        "access-key-id": "x",
+        "secret-access-key": "y",
+    }
     project.configure({"dbs": [{"path": "default", "replica": with_port}]})
     started = time.monotonic()
-    result = project.run("litestream", "serve", "--restore-timeout", "2", "--",
-                         sys.executable, "-c", "pass", timeout=60)
+    result = project.run(
+        "litestream",
+        "serve",
+        "--restore-timeout",
+        "2",
+        "--",
+        sys.executable,
+        "-c",
+        "pass",
+        timeout=60,
+    )
     elapsed = time.monotonic() - started
     assert result.returncode == exitcodes.RESTORE_FAILED, result.stderr
     assert "Cannot restore 'default' (" in result.stderr
@@ -156,17 +195,34 @@ def test_unreachable_replica_fails_restore_within_timeout(project: Project) -> N
 
 def test_pre_serve_commands_run_replicated_before_the_server(served: Project, tmp_path) -> None:
     result = served.run(
-        "litestream", "serve", "--pre", f"{sys.executable} manage.py write_rows 3",
-        "--pre", f"{sys.executable} manage.py write_rows 2", "--",
-        sys.executable, "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]);"
-        "assert c.execute('select count(*) from rows').fetchone()[0]==5", str(served.db))
+        "litestream",
+        "serve",
+        "--pre",
+        f"{sys.executable} manage.py write_rows 3",
+        "--pre",
+        f"{sys.executable} manage.py write_rows 2",
+        "--",
+        sys.executable,
+        "-c",
+        "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]);"
+        "assert c.execute('select count(*) from rows').fetchone()[0]==5",
+        str(served.db),
+    )
     assert result.returncode == 0, result.stderr
     assert restored_rows(served, tmp_path) == 5
 
 
 def test_failing_pre_serve_command_stops_serve_with_its_status(served: Project) -> None:
-    result = served.run("litestream", "serve", "--pre", f"{sys.executable} -c 'exit(9)'", "--",
-                        sys.executable, "-c", "raise SystemExit('must not run')")
+    result = served.run(
+        "litestream",
+        "serve",
+        "--pre",
+        f"{sys.executable} -c 'exit(9)'",
+        "--",
+        sys.executable,
+        "-c",
+        "raise SystemExit('must not run')",
+    )
     assert result.returncode == 9, result.stderr
     assert "Pre-serve command" in result.stderr and "exit status 9" in result.stderr
     assert "must not run" not in result.stderr
@@ -177,8 +233,17 @@ def test_unready_litestream_times_out(project: Project, s3_replica) -> None:
     replica = dict(s3_replica.replica, bucket="no-such-bucket")
     project.configure({"dbs": [{"path": "default", "replica": replica}]})
     write_rows(project.db, 1)  # present: no restore, straight to readiness
-    result = project.run("litestream", "serve", "--ready-timeout", "3", "--",
-                         sys.executable, "-c", "raise SystemExit('must not run')", timeout=60)
+    result = project.run(
+        "litestream",
+        "serve",
+        "--ready-timeout",
+        "3",
+        "--",
+        sys.executable,
+        "-c",
+        "raise SystemExit('must not run')",
+        timeout=60,
+    )
     assert result.returncode == exitcodes.NOT_READY, result.stderr
     assert "was not ready within --ready-timeout (3s)" in result.stderr
     assert "must not run" not in result.stderr
@@ -194,8 +259,14 @@ def test_server_exit_code_is_serves_exit_code(served: Project, code: int) -> Non
 
 
 def test_server_killed_by_signal_gives_128_plus_n(served: Project) -> None:
-    result = served.run("litestream", "serve", "--", sys.executable, "-c",
-                        "import os,signal; os.kill(os.getpid(), signal.SIGKILL)")
+    result = served.run(
+        "litestream",
+        "serve",
+        "--",
+        sys.executable,
+        "-c",
+        "import os,signal; os.kill(os.getpid(), signal.SIGKILL)",
+    )
     assert result.returncode == 128 + signal.SIGKILL
     assert "killed by SIGKILL (out of memory?)" in result.stderr
 
@@ -242,8 +313,15 @@ def test_terminal_ctrl_c_reaches_the_server_once(served: Project, tmp_path: Path
 
 
 def test_graceful_timeout_kills_the_server_and_still_syncs(served: Project, tmp_path) -> None:
-    run = Served(served, tmp_path, "--db", str(served.db), "--on-term", "ignore",
-                 opts=("--graceful-timeout", "1")).wait_ready()
+    run = Served(
+        served,
+        tmp_path,
+        "--db",
+        str(served.db),
+        "--on-term",
+        "ignore",
+        opts=("--graceful-timeout", "1"),
+    ).wait_ready()
     wait_for(lambda: local_rows(served) > 20, 30, "rows to be written")
     assert run.stop(signal.SIGTERM) == 128 + signal.SIGKILL
     assert "did not exit within --graceful-timeout (1s)" in run.stderr()
@@ -269,8 +347,15 @@ def test_quit_is_a_fast_stop_with_final_sync(served: Project, tmp_path: Path) ->
 
 
 @pytest.mark.parametrize(
-    "sig", [signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGTTIN, signal.SIGTTOU,
-            signal.SIGWINCH]
+    "sig",
+    [
+        signal.SIGHUP,
+        signal.SIGUSR1,
+        signal.SIGUSR2,
+        signal.SIGTTIN,
+        signal.SIGTTOU,
+        signal.SIGWINCH,
+    ],
 )
 def test_other_signals_go_to_the_server_only(served: Project, tmp_path: Path, sig) -> None:
     run = Served(served, tmp_path).wait_ready()
@@ -298,16 +383,18 @@ def test_no_process_outlives_serve(served: Project, tmp_path: Path) -> None:
     tree = run.tree()
     assert {p.name() for p in tree} >= {"litestream"}
     assert run.stop() == 0
-    wait_for(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in tree),
-             10, "children to exit")
+    wait_for(
+        lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in tree),
+        10,
+        "children to exit",
+    )
 
 
 def test_orphaned_grandchildren_are_reaped(served: Project, tmp_path: Path) -> None:
     run = Served(served, tmp_path, "--orphan").wait_ready()
 
     def orphans() -> list[psutil.Process]:
-        return [p for p in psutil.Process(run.proc.pid).children()
-                if p.name() != "litestream"]
+        return [p for p in psutil.Process(run.proc.pid).children() if p.name() != "litestream"]
 
     wait_for(lambda: orphans(), 10, "the orphan to be re-parented to serve")
     wait_for(lambda: not orphans(), 10, "the orphan to be reaped (no zombie left)")
@@ -321,17 +408,34 @@ def test_as_pid_1_in_a_container(served: Project, tmp_path: Path) -> None:
     log = tmp_path / "pid1.log"
     log.touch()
     proc = subprocess.Popen(
-        ["unshare", "--pid", "--fork", "--kill-child", *served.command(
-            "litestream", "serve", "--", sys.executable, SIGSERVER, str(log), "--orphan")],
-        cwd=served.root, env=served.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, start_new_session=True)
+        [
+            "unshare",
+            "--pid",
+            "--fork",
+            "--kill-child",
+            *served.command(
+                "litestream", "serve", "--", sys.executable, SIGSERVER, str(log), "--orphan"
+            ),
+        ],
+        cwd=served.root,
+        env=served.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         wait_for(lambda: "ready" in log.read_text(), 30, "the server under PID 1")
         (pid1,) = psutil.Process(proc.pid).children()
-        assert pid1.cmdline()[1:4] == [str(served.root / "manage.py"), "litestream", "serve"] or \
-            "django_litestream.serve.supervisor" in pid1.cmdline()
-        wait_for(lambda: not [p for p in pid1.children() if p.name() != "litestream"], 10,
-                 "orphans to be reaped by PID 1")
+        assert (
+            pid1.cmdline()[1:4] == [str(served.root / "manage.py"), "litestream", "serve"]
+            or "django_litestream.serve.supervisor" in pid1.cmdline()
+        )
+        wait_for(
+            lambda: not [p for p in pid1.children() if p.name() != "litestream"],
+            10,
+            "orphans to be reaped by PID 1",
+        )
         os.kill(pid1.pid, signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
@@ -363,8 +467,10 @@ def test_every_committed_row_survives_20_stop_start_cycles(served: Project, tmp_
 def test_unknown_option_is_a_usage_error(served: Project) -> None:
     result = served.run("litestream", "serve", "--gracefull-timeout", "3")
     assert result.returncode == 2
-    assert "serve: unrecognized arguments: --gracefull-timeout 3" in result.stderr or \
-        "serve:" in result.stderr
+    assert (
+        "serve: unrecognized arguments: --gracefull-timeout 3" in result.stderr
+        or "serve:" in result.stderr
+    )
 
 
 def test_help_lists_every_option(served: Project) -> None:
@@ -377,9 +483,12 @@ def test_help_lists_every_option(served: Project) -> None:
 
 
 def test_no_server_command_names_the_fix(served: Project, file_replica) -> None:
-    served.configure({"dbs": [{"path": "default", "replica": file_replica}]},)
+    served.configure(
+        {"dbs": [{"path": "default", "replica": file_replica}]},
+    )
     (served.root / "settings.py").write_text(
-        (served.root / "settings.py").read_text().replace("WSGI_APPLICATION", "#"))
+        (served.root / "settings.py").read_text().replace("WSGI_APPLICATION", "#")
+    )
     result = served.run("litestream", "serve")
     assert result.returncode == exitcodes.CONFIG
     assert "serve has no server command to run (WSGI_APPLICATION is not set)" in result.stderr
@@ -400,13 +509,30 @@ def test_nothing_opens_the_database_before_restore(served: Project) -> None:
 
 
 def test_config_and_secrets_stay_private(served: Project, tmp_path: Path) -> None:
-    served.configure({"dbs": [{"path": "default", "replica": {
-        "type": "s3", "bucket": "b", "path": "p", "endpoint": "http://127.0.0.1:9",
-        "secret-access-key": "TOPSECRETVALUE", "access-key-id": "AKIDVALUE"}}]})
+    served.configure(
+        {
+            "dbs": [
+                {
+                    "path": "default",
+                    "replica": {
+                        "type": "s3",
+                        "bucket": "b",
+                        "path": "p",
+                        "endpoint": "http://127.0.0.1:9",
+                        "secret-access-key": "TOPSECRETVALUE",
+                        "access-key-id": "AKIDVALUE",
+                    },
+                }
+            ]
+        }
+    )
     write_rows(served.db, 1)
     run = Served(served, tmp_path, opts=("--ready-timeout", "30"))
-    litestream = wait_for(lambda: next((p for p in run.tree() if p.name() == "litestream"), None),
-                          20, "litestream to start")
+    litestream = wait_for(
+        lambda: next((p for p in run.tree() if p.name() == "litestream"), None),
+        20,
+        "litestream to start",
+    )
     cmdline = " ".join(litestream.cmdline())
     assert "TOPSECRETVALUE" not in cmdline
     config = Path(litestream.cmdline()[litestream.cmdline().index("-config") + 1])

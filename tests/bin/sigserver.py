@@ -9,7 +9,6 @@ the committed count to LOGFILE.count.
 """
 
 import argparse
-import os
 import signal
 import sqlite3
 import subprocess
@@ -43,16 +42,30 @@ def on_signal(signum, frame):
         stop = True
 
 
-for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2,
-            signal.SIGTTIN, signal.SIGTTOU, signal.SIGWINCH, signal.SIGQUIT):
+for sig in (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGHUP,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGTTIN,
+    signal.SIGTTOU,
+    signal.SIGWINCH,
+    signal.SIGQUIT,
+):
     signal.signal(sig, on_signal)
 
 if args.orphan:
     # A child that leaves a grandchild behind: the grandchild is re-parented to the
     # nearest subreaper (serve) and must be reaped there when it exits.
-    subprocess.Popen([sys.executable, "-c",
-                      "import subprocess,sys; subprocess.Popen([sys.executable,'-c',"
-                      "'import time; time.sleep(0.5)']); print('spawned')"]).wait()
+    subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess,sys; subprocess.Popen([sys.executable,'-c',"
+            "'import time; time.sleep(0.5)']); print('spawned')",
+        ]
+    ).wait()
 
 conn = None
 count = 0
