@@ -556,3 +556,36 @@ def test_wal_mode_and_no_sqlite_lock_errors(served: Project) -> None:
     assert result.returncode == 0
     with sqlite3.connect(served.db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_stdout_is_the_servers_alone(served: Project) -> None:
+    result = served.run("litestream", "serve", "--", sys.executable, "-c", "print('hello')")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "hello\n"
+    assert "litestream" in result.stderr  # Litestream's own logs went to stderr
+
+
+def test_cold_start_from_s3_restores_several_databases(project: Project, s3_replica) -> None:
+    server = s3_replica.server
+    cache = project.root / "cache.sqlite3"
+    databases = {
+        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(project.db)},
+        "cache": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(cache)},
+    }
+    project.configure(
+        {"dbs": [{"path": "default", "replica": s3_replica.replica},
+                 {"path": "cache", "replica": server.replica("cache", s3_replica.bucket)}]},
+        databases,
+    )
+    write_rows(project.db, 30)
+    write_rows(cache, 12)
+    assert project.run("litestream", "replicate", "-once").returncode == 0
+    for path in (project.db, cache):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    result = project.run("litestream", "serve", "--require-replica", "--", sys.executable, "-c",
+                         "pass")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("is missing; restoring it") == 2
+    assert count_rows(project.db) == 30
+    assert count_rows(cache) == 12
