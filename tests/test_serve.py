@@ -589,3 +589,16 @@ def test_cold_start_from_s3_restores_several_databases(project: Project, s3_repl
     assert result.stderr.count("is missing; restoring it") == 2
     assert count_rows(project.db) == 30
     assert count_rows(cache) == 12
+
+
+def test_litestream_failing_at_start_never_starts_the_server(project: Project) -> None:
+    """An unreachable SFTP replica makes Litestream exit before its -exec child starts."""
+    replica = {"type": "sftp", "host": "127.0.0.1:9", "user": "u", "password": "p",
+               "path": "/db"}
+    project.configure({"dbs": [{"path": "default", "replica": replica}]})
+    write_rows(project.db, 1)
+    result = project.run("litestream", "serve", "--", sys.executable, "-c",
+                         "raise SystemExit('must not run')")
+    assert result.returncode == exitcodes.LITESTREAM_DIED, result.stderr
+    assert "Litestream exited (exit status 1) before the server started" in result.stderr
+    assert "must not run" not in result.stderr

@@ -140,7 +140,8 @@ def restore_one(
             last = output.splitlines()[-1] if output else f"litestream restore exited {code}"
         if time.monotonic() + delay > deadline:
             _remove(tmp)
-            return Outcome(db, FAILED, f"{last} ({attempt} attempt{'s' if attempt > 1 else ''} in {timeout:g}s)")
+            tries = f"{attempt} attempt{'s' if attempt > 1 else ''}"
+            return Outcome(db, FAILED, f"{last} ({tries} in {timeout:g}s)")
         log.warning(
             "Restoring %s from %s failed (%s); retrying in %.1fs", db.label, db.replica, last, delay
         )

@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import psutil
+
 from ..runner import exit_status, spawn
 from . import exitcodes, restore
 from .lock import DatabaseLock, LockHeld
@@ -181,14 +183,26 @@ class Supervisor:
             and read_json(self.plan.result_path) is None
         ):
             self.litestream_lost = True
-            log.error(
-                "Litestream exited (%s) while the server was running; stopping the "
-                "server so it does not serve unreplicated",
-                describe_status(self.litestream_status),
-            )
-            if not self.signal_server(signal.SIGTERM):
+            if self.signal_server(signal.SIGTERM):
+                log.error(
+                    "Litestream exited (%s) while the server was running; stopping the "
+                    "server so it does not serve unreplicated",
+                    describe_status(self.litestream_status),
+                )
+            else:
                 self.server_killed = True
+                log.error(
+                    "Litestream exited (%s) before the server started; its log above says why",
+                    describe_status(self.litestream_status),
+                )
             self.server_deadline = now + self.plan.graceful_timeout
+        if (
+            self.litestream_status is None
+            and self.litestream_deadline is None
+            and os.path.exists(self.plan.result_path)
+        ):
+            # The server is done; Litestream's final sync gets its own timeout, not forever.
+            self.litestream_deadline = now + self.plan.shutdown_sync_timeout + 10
         if self.server_deadline is not None and now > self.server_deadline:
             self.server_deadline = None
             self.kill_server(
@@ -361,9 +375,22 @@ class Supervisor:
                 self.tick()
             return self.outcome()
         finally:
+            self.stop_leftovers()
             for lock in self.locks:
                 lock.release()
             shutil.rmtree(self.plan.runtime_dir, ignore_errors=True)
+
+    def stop_leftovers(self, timeout: float = 5.0) -> None:
+        """No process outlives serve: TERM, then KILL, whatever children remain."""
+        children = psutil.Process().children(recursive=True)
+        for child in children:
+            with contextlib.suppress(psutil.Error):
+                child.terminate()
+        _, alive = psutil.wait_procs(children, timeout=timeout)
+        for child in alive:
+            with contextlib.suppress(psutil.Error):
+                child.kill()
+        self.reap()
 
 
 def main(argv: list[str]) -> int:
