@@ -106,6 +106,20 @@ def local_rows(project: Project) -> int:
     return count_rows(project.db)
 
 
+def assert_killed_writer_lost_nothing(project: Project, tmp: Path, run: Served) -> None:
+    """After SIGKILL of a writer, every acknowledged row is in the replica.
+
+    The replica may hold one row more than the local file: a writer killed between
+    appending its commit frame to the WAL and updating the WAL index never saw that commit
+    succeed, but Litestream reads the WAL itself and ships the frame, while SQLite's next
+    checkpoint (through the stale index) leaves it out locally.
+    """
+    restored = restored_rows(project, tmp)
+    acknowledged = int(Path(f"{run.log}.count").read_text())
+    local = local_rows(project)
+    assert acknowledged <= local <= restored <= local + 1, (acknowledged, local, restored)
+
+
 # -- the sequence -----------------------------------------------------------------------------
 
 
@@ -325,7 +339,7 @@ def test_graceful_timeout_kills_the_server_and_still_syncs(served: Project, tmp_
     wait_for(lambda: local_rows(served) > 20, 30, "rows to be written")
     assert run.stop(signal.SIGTERM) == 128 + signal.SIGKILL
     assert "did not exit within --graceful-timeout (1s)" in run.stderr()
-    assert restored_rows(served, tmp_path) == local_rows(served)
+    assert_killed_writer_lost_nothing(served, tmp_path, run)
 
 
 @pytest.mark.parametrize("second", [signal.SIGTERM, signal.SIGINT])
@@ -336,14 +350,14 @@ def test_second_signal_stops_the_server_now(served: Project, tmp_path, second) -
     os.kill(run.proc.pid, second)
     assert run.wait(timeout=30) == 128 + signal.SIGKILL
     assert "stopping the server now" in run.stderr()
-    assert restored_rows(served, tmp_path) == local_rows(served)
+    assert_killed_writer_lost_nothing(served, tmp_path, run)
 
 
 def test_quit_is_a_fast_stop_with_final_sync(served: Project, tmp_path: Path) -> None:
     run = Served(served, tmp_path, "--db", str(served.db), "--on-term", "ignore").wait_ready()
     wait_for(lambda: local_rows(served) > 20, 30, "rows to be written")
     assert run.stop(signal.SIGQUIT, timeout=30) == 128 + signal.SIGKILL
-    assert restored_rows(served, tmp_path) == local_rows(served)
+    assert_killed_writer_lost_nothing(served, tmp_path, run)
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,10 @@ DB_PATH = frozenset(
     {"ltx", "wal", "reset", "restore", "status", "register", "start", "stop", "sync", "unregister"}
 )
 
+# Subcommands that also take a REPLICA_URL instead of a database path; Litestream's IsURL.
+URL_COMMANDS = frozenset({"restore", "ltx", "wal"})
+_URL = re.compile(r"^\w+://")
+
 _FLAG_LINE = re.compile(r"^\s+-([A-Za-z][\w-]*)(?:\s+([A-Z][A-Z_]*))?\s*$")
 
 
@@ -85,9 +89,15 @@ def build_argv(
     positionals = args[start:]
     if command in DB_PATH:
         args[start:] = [aliases.get(a, a) for a in positionals]
+    elif command == "replicate" and positionals:
+        # "replicate DB_PATH REPLICA_URL": only the first positional is a database path.
+        args[start] = aliases.get(positionals[0], positionals[0])
     extra: list[str] = []
-    # "replicate DB_PATH REPLICA_URL" replicates without a config file.
-    wants_config = not (command == "replicate" and positionals)
+    # "replicate DB_PATH REPLICA_URL" replicates without a config file, and "restore" / "ltx"
+    # given a REPLICA_URL refuse -config ("cannot specify a replica URL and the -config flag").
+    wants_config = not (command == "replicate" and positionals) and not (
+        command in URL_COMMANDS and positionals and _URL.match(positionals[0])
+    )
     if command in CONFIG and config_path and wants_config and not has_flag(args, "config"):
         extra += ["-config", config_path]
     if command in SOCKET and socket_path and not has_flag(args, "socket"):

@@ -9,7 +9,9 @@ only the Litestream child process receives.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +26,8 @@ BUCKET_VARS = ("LITESTREAM_REPLICA_BUCKET", "AWS_BUCKET")
 ACCESS_KEY_VARS = ("LITESTREAM_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID")
 SECRET_KEY_VARS = ("LITESTREAM_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY")
 SECRET_ENV_PREFIX = "DJANGO_LITESTREAM_SECRET_"
+# A value that is only a reference ("$NAME" or "${NAME}") is left for Litestream to expand.
+_ENV_REF = re.compile(r"\$(\w+|\{\w+\})")
 
 
 @dataclass(frozen=True)
@@ -86,9 +90,14 @@ class Generated:
     data: dict[str, Any]
     secret_env: dict[str, str]
     problems: list[Problem]
+    # The literal secrets by variable name; ``secret_env`` holds them YAML-quoted, because
+    # Litestream substitutes variables into the YAML text before parsing it.
+    secret_values: dict[str, str] = field(default_factory=dict)
 
     def render(self, *, expand: Mapping[str, str] | None = None) -> str:
         """YAML text. With ``expand`` (for ``-no-expand-env``) references become values."""
+        if expand is not None:
+            expand = {**expand, **self.secret_values}
         return yaml.safe_dump(_materialize(self.data, expand), sort_keys=False)
 
 
@@ -116,6 +125,7 @@ class _Builder:
         self.settings = settings
         self.environ = environ
         self.secret_env: dict[str, str] = {}
+        self.secret_values: dict[str, str] = {}
         self.problems: list[Problem] = []
 
     # -- findings -------------------------------------------------------------
@@ -157,9 +167,12 @@ class _Builder:
         """Copy ``mapping``, moving literal secrets into the child's private environment."""
         out: dict[str, Any] = {}
         for key, value in mapping.items():
-            if key in keys.SECRETS and isinstance(value, str) and value and "$" not in value:
+            literal = isinstance(value, str) and value and not _ENV_REF.fullmatch(value)
+            if key in keys.SECRETS and literal:
                 name = f"{SECRET_ENV_PREFIX}{len(self.secret_env)}"
-                self.secret_env[name] = value
+                # A double-quoted YAML scalar, so that '@', '*', ': ', '$' ... survive.
+                self.secret_env[name] = json.dumps(value, ensure_ascii=False)
+                self.secret_values[name] = value
                 out[key] = EnvRef(name)
             else:
                 out[key] = value
@@ -204,7 +217,7 @@ class _Builder:
             data["secret-access-key"] = EnvRef(env_var(SECRET_KEY_VARS, self.environ))
         data.update(self.secretize(options))
         data["dbs"] = [self.database(db) for db in self.settings.dbs]
-        return Generated(data, self.secret_env, self.problems)
+        return Generated(data, self.secret_env, self.problems, self.secret_values)
 
 
 def build(settings: Settings, environ: Mapping[str, str] | None = None) -> Generated:

@@ -87,7 +87,9 @@ def run_foreground(argv: Sequence[str], env: Mapping[str, str]) -> int:
                 break
             received += 1
             if received == 1:
-                os.kill(proc.pid, item)
+                # Litestream may have exited (and been reaped) since the signal arrived.
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(item)
             elif received == 2:
                 print(
                     "Litestream is finishing its final sync; signal again to kill it "

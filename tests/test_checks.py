@@ -1,0 +1,369 @@
+"""System checks (``django_litestream.E00x`` / ``W00x``), run in-process with pytest-django."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from django.core import checks
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.db import connections
+from django.db.backends.signals import connection_created
+from django.test import override_settings
+
+from django_litestream import checks as ls_checks
+
+SRC = Path(ls_checks.__file__).parent
+SQLITE = "django.db.backends.sqlite3"
+FILE_REPLICA = {"type": "file", "path": "/tmp/replica"}
+pytestmark = pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+
+
+def sqlite_dbs(**extra) -> dict:
+    return {"default": {"ENGINE": SQLITE, "NAME": "/tmp/django-litestream-tests.db"}, **extra}
+
+
+def manual(**litestream) -> dict:
+    return {"dbs": [{"path": "default", "replica": dict(FILE_REPLICA)}], **litestream}
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    """A known environment: bucket set, no CA bundle, binary pinned explicitly."""
+    for name in ("AWS_CA_BUNDLE", "AWS_BUCKET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LITESTREAM_REPLICA_BUCKET", "bucket")
+
+
+def run_checks() -> list[checks.CheckMessage]:
+    return ls_checks.check_settings()
+
+
+def found(messages) -> list[str]:
+    return [m.id for m in messages]
+
+
+# -- one case per check ID -------------------------------------------------------------
+
+E001_CASES = {
+    "litestream-not-dict": (["dbs"], "LITESTREAM must be a dict, not list."),
+    "dbs-not-list": ({"dbs": "default"}, "LITESTREAM['dbs'] must be a list, not str."),
+    "db-not-dict": ({"dbs": [42]}, "LITESTREAM['dbs'][0] must be a dict, not int."),
+    "db-no-path": ({"dbs": [{"replica": FILE_REPLICA}]}, "LITESTREAM['dbs'][0] has no 'path'."),
+    "path-not-str": (
+        {"dbs": [{"path": 5}]},
+        "LITESTREAM['dbs'][0]['path'] must be a DATABASES alias or a file path, not 5.",
+    ),
+    "replica-not-dict": (
+        {"dbs": [{"path": "default", "replica": "s3://b/db"}]},
+        "LITESTREAM['dbs'][0]['replica'] must be a dict, not str.",
+    ),
+    "bad-type": (
+        {"dbs": [{"path": "default", "replica": {"type": "ftp"}}]},
+        "LITESTREAM['dbs'][0]['replica']['type'] is 'ftp', which Litestream 0.5 does not know.",
+    ),
+    "two-replicas": (
+        {"dbs": [{"path": "default", "replicas": [FILE_REPLICA, FILE_REPLICA]}]},
+        "LITESTREAM['dbs'][0]['replicas'] lists 2 replicas; Litestream 0.5 replicates each "
+        "database to exactly one.",
+    ),
+    "replica-and-replicas": (
+        {"dbs": [{"path": "default", "replica": FILE_REPLICA, "replicas": [FILE_REPLICA]}]},
+        "LITESTREAM['dbs'][0] has both 'replica' and 'replicas'.",
+    ),
+    "duplicate": (
+        {
+            "dbs": [
+                {"path": "default", "replica": FILE_REPLICA},
+                {"path": "/tmp/django-litestream-tests.db", "replica": FILE_REPLICA},
+            ]
+        },
+        "LITESTREAM['dbs'][1] and LITESTREAM['dbs'][0] are the same database "
+        "(/tmp/django-litestream-tests.db).",
+    ),
+    "path-prefix-int": (
+        {"path_prefix": 3, "dbs": []},
+        "LITESTREAM['path_prefix'] has the wrong type (int).",
+    ),
+    "vfs-list": ({"vfs": ["x"], "dbs": []}, "LITESTREAM['vfs'] has the wrong type (list)."),
+}
+
+
+@pytest.mark.parametrize("case", list(E001_CASES))
+def test_e001_malformed(case):
+    litestream, msg = E001_CASES[case]
+    with override_settings(LITESTREAM=litestream):
+        messages = run_checks()
+    assert found(messages) == ["django_litestream.E001"]
+    assert isinstance(messages[0], checks.Error)
+    assert messages[0].msg == msg
+    assert messages[0].hint and not messages[0].hint.startswith("Hint:")
+
+
+def test_e002_unknown_alias_with_suggestion():
+    with override_settings(LITESTREAM={"dbs": [{"path": "defualt"}]}):
+        messages = run_checks()
+    assert found(messages) == ["django_litestream.E002"]
+    assert messages[0].msg == (
+        "LITESTREAM['dbs'][0]['path'] is 'defualt', which is not an alias in DATABASES "
+        "(aliases: 'default')."
+    )
+    assert messages[0].hint.startswith("Did you mean 'default'?")
+
+
+def test_e003_non_sqlite_engine():
+    databases = sqlite_dbs(pg={"ENGINE": "django.db.backends.postgresql", "NAME": "app"})
+    with override_settings(DATABASES=databases, LITESTREAM={"dbs": [{"path": "pg"}]}):
+        messages = run_checks()
+    assert found(messages) == ["django_litestream.E003"]
+    assert "'pg'" in messages[0].msg and "not SQLite" in messages[0].msg
+
+
+@pytest.mark.parametrize(
+    "name", [":memory:", "", "file::memory:?cache=shared", "file:mem1?mode=memory&cache=shared"]
+)
+def test_e004_in_memory(name):
+    databases = sqlite_dbs(mem={"ENGINE": SQLITE, "NAME": name})
+    with override_settings(DATABASES=databases, LITESTREAM={"dbs": [{"path": "mem"}]}):
+        messages = run_checks()
+    assert found(messages) == ["django_litestream.E004"]
+    assert "in-memory" in messages[0].msg
+
+
+def test_e005_bin_path_not_executable(tmp_path):
+    fake = tmp_path / "litestream"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o644)
+    with override_settings(LITESTREAM=manual(bin_path=str(fake))):
+        messages = run_checks()
+    assert found(messages) == ["django_litestream.E005"]
+    assert isinstance(messages[0], checks.Error)
+    assert messages[0].msg == f"LITESTREAM['bin_path'] is {fake}, which is not executable."
+    fake.chmod(0o755)
+    with override_settings(LITESTREAM=manual(bin_path=str(fake))):
+        assert run_checks() == []
+
+
+@pytest.mark.parametrize(
+    "unset", [("LITESTREAM_REPLICA_BUCKET",), ("LITESTREAM_REPLICA_BUCKET", "AWS_BUCKET")]
+)
+def test_e006_auto_replica_without_bucket(monkeypatch, unset):
+    for name in unset:
+        monkeypatch.delenv(name, raising=False)
+    with override_settings(LITESTREAM={"dbs": [{"path": "default"}]}):
+        messages = run_checks()
+    assert found(messages) == ["django_litestream.E006"]
+    assert isinstance(messages[0], checks.Error)
+    # Either bucket variable satisfies it.
+    monkeypatch.setenv("AWS_BUCKET", "b")
+    with override_settings(LITESTREAM={"dbs": [{"path": "default"}]}):
+        assert run_checks() == []
+
+
+def test_w001_unknown_key_with_suggestion():
+    with override_settings(LITESTREAM=manual(sync_intervall="1s")):
+        messages = run_checks()
+    assert found(messages) == ["django_litestream.W001"]
+    assert isinstance(messages[0], checks.Warning)
+    assert messages[0].hint == "Did you mean 'sync-interval'?"
+
+
+def test_w002_litestream_03_key():
+    litestream = {"dbs": [{"path": "default", "replica": {**FILE_REPLICA, "retention": "24h"}}]}
+    with override_settings(LITESTREAM=litestream):
+        messages = run_checks()
+    assert found(messages) == ["django_litestream.W002"]
+
+
+def test_w003_bare_number_duration():
+    litestream = {"dbs": [{"path": "default", "replica": {**FILE_REPLICA, "sync_interval": 10}}]}
+    with override_settings(LITESTREAM=litestream):
+        messages = run_checks()
+    assert found(messages) == ["django_litestream.W003"]
+
+
+@pytest.mark.parametrize(
+    "litestream",
+    [
+        {"dbs": [{"path": "default"}]},
+        {"dbs": [{"path": "default", "replica": {"type": "s3", "bucket": "b", "path": "p"}}]},
+        {"dbs": [{"path": "default", "replica": {"url": "s3://b/p"}}]},
+    ],
+    ids=["auto", "s3", "s3-url"],
+)
+def test_w004_aws_ca_bundle_with_s3(monkeypatch, litestream):
+    monkeypatch.setenv("AWS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    with override_settings(LITESTREAM=litestream):
+        messages = run_checks()
+    assert found(messages) == ["django_litestream.W004"]
+    assert "unable to add custom RootCAs HTTPClient" in messages[0].msg
+
+
+def test_w004_not_for_non_s3_replicas(monkeypatch):
+    monkeypatch.setenv("AWS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    with override_settings(LITESTREAM=manual()):
+        assert run_checks() == []
+
+
+@pytest.mark.parametrize(
+    "key, addr",
+    [
+        ("addr", ":9090"),
+        ("addr", "0.0.0.0:9090"),
+        ("mcp-addr", ":3001"),
+        ("mcp_addr", "0.0.0.0:3001"),
+        ("addr", "[::]:9090"),
+    ],
+)
+def test_w005_listens_beyond_loopback(key, addr):
+    with override_settings(LITESTREAM=manual(**{key: addr})):
+        messages = run_checks()
+    assert found(messages) == ["django_litestream.W005"]
+    hyphen = key.replace("_", "-")
+    assert messages[0].msg.startswith(f"LITESTREAM['{hyphen}'] is {addr!r}")
+
+
+@pytest.mark.parametrize("addr", ["127.0.0.1:9090", "localhost:9090", "[::1]:9090"])
+def test_w005_not_for_loopback(addr):
+    with override_settings(LITESTREAM=manual(addr=addr, mcp_addr=addr)):
+        assert run_checks() == []
+
+
+def test_w006_binary_not_found(tmp_path):
+    missing = tmp_path / "nowhere" / "litestream"
+    with override_settings(LITESTREAM=manual(bin_path=str(missing))):
+        messages = run_checks()
+    assert found(messages) == ["django_litestream.W006"]
+    assert isinstance(messages[0], checks.Warning)
+    assert str(missing) in messages[0].msg
+
+
+def test_default_settings_are_clean():
+    assert run_checks() == []
+
+
+# -- the ID set ------------------------------------------------------------------------
+
+EXPECTED_IDS = {f"django_litestream.E00{i}" for i in range(1, 7)} | {
+    f"django_litestream.W00{i}" for i in range(1, 7)
+}
+
+
+def test_check_ids_unique_and_all_tested():
+    """Each ID belongs to one module, IDs are numbered without gaps, and every ID this file
+    covers exists (and no other place reuses it)."""
+    files: dict[str, set[str]] = {}
+    for path in SRC.rglob("*.py"):
+        for match in re.finditer(r"\"(django_litestream\.[EW]\d{3})\"", path.read_text()):
+            files.setdefault(match.group(1), set()).add(path.name)
+    assert set(files) >= EXPECTED_IDS
+    assert {k: v for k, v in files.items() if len(v) != 1} == {}
+    for level in "EW":
+        numbers = sorted(int(i[-3:]) for i in files if i.split(".")[1][0] == level)
+        assert numbers == list(range(1, len(numbers) + 1)), numbers
+
+
+def test_ids_match_levels(monkeypatch, tmp_path):
+    """E-IDs are errors and W-IDs warnings; independent findings are all reported."""
+    litestream = {
+        "addr": ":9090",
+        "bogus": 1,
+        "dbs": [
+            {"path": "default", "replica": {"url": "s3://b/p", "name": "x", "sync-interval": 5}}
+        ],
+        "bin_path": "/nonexistent/litestream",
+    }
+    monkeypatch.setenv("AWS_CA_BUNDLE", "/x")
+    with override_settings(LITESTREAM=litestream):
+        warnings = run_checks()
+    assert sorted(found(warnings)) == [f"django_litestream.W00{i}" for i in range(1, 7)]
+
+    fake = tmp_path / "litestream"
+    fake.write_text("")
+    monkeypatch.delenv("AWS_CA_BUNDLE")
+    monkeypatch.delenv("LITESTREAM_REPLICA_BUCKET")
+    with override_settings(LITESTREAM={"bin_path": str(fake), "dbs": [{"path": "default"}]}):
+        errors = run_checks()
+    assert found(errors) == ["django_litestream.E005", "django_litestream.E006"]
+
+    for message in warnings + errors:
+        expected = checks.Error if message.id.split(".")[1][0] == "E" else checks.Warning
+        assert type(message) is expected
+
+
+# -- through Django's check framework --------------------------------------------------
+
+
+def test_call_command_check_runs_them():
+    with (
+        override_settings(LITESTREAM={"dbs": [{"path": "defualt"}]}),
+        pytest.raises(SystemCheckError) as err,
+    ):
+        call_command("check")
+    assert "django_litestream.E002" in str(err.value)
+    with (
+        override_settings(LITESTREAM={"dbs": [{"path": "defualt"}]}),
+        pytest.raises(SystemCheckError) as err,
+    ):
+        call_command("check", tag=["litestream"])
+    assert "django_litestream.E002" in str(err.value)
+
+
+def test_call_command_check_passes_warnings(capsys):
+    with override_settings(LITESTREAM=manual(addr=":9090")):
+        call_command("check")
+    assert "django_litestream.W005" in capsys.readouterr().err
+
+
+def test_registered_under_litestream_tag():
+    assert ls_checks.check_settings in checks.registry.registry.get_checks()
+    assert "litestream" in checks.registry.registry.tags_available()
+
+
+def test_checks_never_open_a_database_connection(tmp_path, django_db_blocker):
+    """Even with database access allowed, no check connects or creates a database file."""
+    databases = {
+        "default": {"ENGINE": SQLITE, "NAME": str(tmp_path / "never-created.sqlite3")},
+        "other": {"ENGINE": SQLITE, "NAME": str(tmp_path / "other.sqlite3")},
+    }
+    litestream = {"dbs": [{"path": "default"}, {"path": "other", "replica": FILE_REPLICA}]}
+    opened = []
+
+    def on_connect(sender, connection, **kwargs):
+        opened.append(connection.alias)
+
+    for alias in connections:
+        connections[alias].close()
+    connection_created.connect(on_connect)
+    try:
+        with (
+            django_db_blocker.unblock(),
+            override_settings(DATABASES=databases, LITESTREAM=litestream),
+        ):
+            messages = run_checks()
+            call_command("check")
+    finally:
+        connection_created.disconnect(on_connect)
+    assert messages == []
+    assert opened == []
+    assert all(connections[alias].connection is None for alias in connections)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_connection_probe_is_real(django_db_blocker):
+    """The probe above notices a connection when one is opened."""
+    opened = []
+
+    def on_connect(sender, connection, **kwargs):
+        opened.append(connection.alias)
+
+    connection_created.connect(on_connect)
+    try:
+        with django_db_blocker.unblock():
+            connections["default"].ensure_connection()
+    finally:
+        connection_created.disconnect(on_connect)
+        connections["default"].close()
+    assert opened == ["default"]
