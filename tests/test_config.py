@@ -725,3 +725,25 @@ def test_replicas_list_of_two_is_rejected(databases):
         "LITESTREAM['dbs'][0]['replicas'] lists 2 replicas; Litestream 0.5 replicates "
         "each database to exactly one."
     )
+
+
+def test_replica_key_at_database_level_says_where_it_belongs() -> None:
+    generated, _ = build(
+        {"dbs": [{"path": "/srv/db.sqlite3", "sync-interval": "1s",
+                  "replica": {"type": "file", "path": "/r"}}]},
+        {},
+    )
+    (problem,) = generated.problems
+    assert problem.id == "django_litestream.W001"
+    assert str(problem) == (
+        "LITESTREAM['dbs'][0]['sync-interval'] is not a Litestream 0.5 setting; Litestream "
+        "would silently ignore it. Hint: 'sync-interval' is a replica setting: move it into "
+        "LITESTREAM['dbs'][0]['replica']."
+    )
+
+
+def test_top_level_retention_number_is_a_03_habit() -> None:
+    generated, _ = build({"retention": 86400, "dbs": []}, {})
+    (problem,) = generated.problems
+    assert problem.id == "django_litestream.W002"
+    assert "in 0.5 it is a section {'enabled': True/False}" in str(problem)

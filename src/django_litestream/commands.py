@@ -31,7 +31,7 @@ _FLAG_LINE = re.compile(r"^\s+-([A-Za-z][\w-]*)(?:\s+([A-Z][A-Z_]*))?\s*$")
 
 
 def suggest(name: str) -> str | None:
-    close = difflib.get_close_matches(name, sorted(ALL), n=1)
+    close = difflib.get_close_matches(name, sorted(ALL), n=1, cutoff=0.7)
     return close[0] if close else None
 
 

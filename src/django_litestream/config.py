@@ -143,13 +143,25 @@ class _Builder:
                     )
                 else:
                     close = keys.suggest(key, known)
-                    hint = f"Did you mean '{close}'?" if close else "Remove it."
+                    if close:
+                        hint = f"Did you mean '{close}'?"
+                    elif key in keys.REPLICA and known is keys.DB_OPTIONS:
+                        hint = f"'{key}' is a replica setting: move it into {where}['replica']."
+                    else:
+                        hint = "Remove it."
                     self.warn(
                         "django_litestream.W001",
                         f"{where}['{key}'] is not a Litestream 0.5 setting; "
                         "Litestream would silently ignore it.",
                         f"Hint: {hint}",
                     )
+            elif where == "LITESTREAM" and key == "retention" and not isinstance(value, Mapping):
+                self.warn(
+                    "django_litestream.W002",
+                    f"LITESTREAM['retention'] is {value!r}, a Litestream 0.3 habit; in 0.5 "
+                    "it is a section {'enabled': True/False}.",
+                    "Hint: keep history with 'snapshot': {'retention': '24h'}.",
+                )
             elif (
                 key in keys.DURATIONS
                 and isinstance(value, int | float)
@@ -194,7 +206,7 @@ class _Builder:
         return self.secretize(db.replica)
 
     def database(self, db: Database) -> dict[str, Any]:
-        self.check_keys(db.options, keys.DB - {"path", "replica"}, db.where)
+        self.check_keys(db.options, keys.DB_OPTIONS, db.where)
         entry: dict[str, Any] = {}
         if "dir" not in db.options:
             entry["path"] = db.path

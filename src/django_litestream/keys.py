@@ -89,6 +89,9 @@ DB = frozenset(
     }
 )
 
+# Per-database keys besides the two that conf.py takes apart itself.
+DB_OPTIONS = DB - {"path", "replica"}
+
 TOP = REPLICA_SETTINGS | {
     "addr",
     "socket",
