@@ -116,9 +116,7 @@ class Project:
 
     def configure(self, litestream: Any, databases: Any = None) -> Project:
         if databases is None:
-            databases = {
-                "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(self.db)}
-            }
+            databases = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(self.db)}}
         text = SETTINGS.format(databases=_source(databases), litestream=_source(litestream))
         (self.root / "settings.py").write_text(text)
         return self
@@ -139,7 +137,9 @@ class Project:
             stdin=subprocess.DEVNULL,
         )
 
-    def spawn(self, *args: str, env: Mapping[str, str] | None = None, **kwargs: Any) -> subprocess.Popen[str]:
+    def spawn(
+        self, *args: str, env: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> subprocess.Popen[str]:
         kwargs.setdefault("stdout", subprocess.PIPE)
         kwargs.setdefault("stderr", subprocess.PIPE)
         return subprocess.Popen(

@@ -246,8 +246,8 @@ def test_default_settings_are_clean():
 
 # -- the ID set ------------------------------------------------------------------------
 
-EXPECTED_IDS = {f"django_litestream.E00{i}" for i in range(1, 7)} | {
-    f"django_litestream.W00{i}" for i in range(1, 7)
+EXPECTED_IDS = {f"django_litestream.E00{i}" for i in range(1, 8)} | {
+    f"django_litestream.W00{i}" for i in range(1, 8)
 }
 
 
@@ -367,3 +367,11 @@ def test_connection_probe_is_real(django_db_blocker):
         connection_created.disconnect(on_connect)
         connections["default"].close()
     assert opened == ["default"]
+
+
+def test_e007_malformed_vfs_through_the_check_framework():
+    with override_settings(LITESTREAM=manual(vfs={"replica": 42})):
+        messages = run_checks()
+    assert found(messages) == ["django_litestream.E007"]
+    assert isinstance(messages[0], checks.Error)
+    assert messages[0].hint

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core import checks
 
-from . import binary, conf, config
+from . import binary, conf, config, vfs
 
 
 def _message(problem: config.Problem) -> checks.CheckMessage:
@@ -47,5 +47,6 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             )
     generated = config.build(settings, os.environ)
     problems = generated.problems + config.environment_problems(settings, os.environ)
+    problems += vfs.check_vfs(settings.vfs)
     messages.extend(_message(p) for p in problems)
     return messages

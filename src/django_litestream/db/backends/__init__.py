@@ -1,0 +1,1 @@
+"""Django database backends shipped with django-litestream."""
