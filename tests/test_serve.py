@@ -616,3 +616,19 @@ def test_litestream_failing_at_start_never_starts_the_server(project: Project) -
     assert result.returncode == exitcodes.LITESTREAM_DIED, result.stderr
     assert "Litestream exited (exit status 1) before the server started" in result.stderr
     assert "must not run" not in result.stderr
+
+
+def test_unconfirmed_final_sync_is_reported(project: Project, tmp_path: Path) -> None:
+    """The replica goes away while serving: the server's clean exit is not reported as 0."""
+    from tests.storage import MotoS3
+
+    moto = MotoS3().start()
+    try:
+        project.configure({"shutdown-sync-timeout": "2s",
+                           "dbs": [{"path": "default", "replica": moto.replica("db")}]})
+        run = Served(project, tmp_path, "--db", str(project.db)).wait_ready()
+        wait_for(lambda: local_rows(project) > 20, 30, "rows to be written")
+    finally:
+        moto.stop()
+    assert run.stop(signal.SIGTERM) == exitcodes.SYNC_UNCONFIRMED, run.stderr()
+    assert "but the final sync was not confirmed" in run.stderr()
