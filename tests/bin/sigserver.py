@@ -81,8 +81,9 @@ while not stop:
     if conn is not None:
         conn.execute("INSERT INTO rows (v) VALUES (?)", ("x" * 40,))
         count += 1
-        with open(args.log + ".count", "w") as f:
+        with open(args.log + ".count.tmp", "w") as f:
             f.write(str(count))
+        os.replace(args.log + ".count.tmp", args.log + ".count")  # never seen half-written
         time.sleep(args.write_every)
     else:
         time.sleep(0.01)

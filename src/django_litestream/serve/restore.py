@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..runner import spawn
+from . import exitcodes
 from .plan import PlanDB
 
 log = logging.getLogger("django_litestream.serve")
@@ -43,11 +44,11 @@ def is_missing(path: str) -> bool:
     return size == 0 and not (os.path.exists(wal) and os.path.getsize(wal) > 0)
 
 
-def _remove(*paths: str) -> None:
-    for path in paths:
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path + suffix)
+def _remove(path: str, suffixes: Sequence[str] = ("", "-wal", "-shm", "-journal")) -> None:
+    """Remove a database file and its sidecars (or only the given ``suffixes``)."""
+    for suffix in suffixes:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path + suffix)
 
 
 def integrity_error(path: str) -> str | None:
@@ -68,14 +69,8 @@ def integrity_error(path: str) -> str | None:
         leftover = path + suffix
         if os.path.exists(leftover) and suffix == "-wal" and os.path.getsize(leftover):
             return "its write-ahead log could not be checkpointed"
-    _remove_sidecars(path)
+    _remove(path, ("-wal", "-shm"))
     return None if rows == ["ok"] else "; ".join(rows[:3])
-
-
-def _remove_sidecars(path: str) -> None:
-    for suffix in ("-wal", "-shm"):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path + suffix)
 
 
 def _run(
@@ -189,3 +184,48 @@ def create_empty(path: str) -> None:
         conn.execute("PRAGMA journal_mode=WAL")
     finally:
         conn.close()
+
+
+def report(
+    outcomes: Sequence[Outcome], dbs: Sequence[PlanDB], *, require_replica: bool
+) -> int | None:
+    """Log what the restore did; the exit code when serve must stop, else None.
+
+    On success every database that is still missing is created empty, so that Litestream
+    can confirm a first sync before the server starts.
+    """
+    code = None
+    for outcome in outcomes:
+        db = outcome.db
+        if outcome.state == RESTORED:
+            log.info("Restored %s from %s in %.1fs", db.label, db.replica, outcome.seconds)
+        elif outcome.state == EMPTY and require_replica:
+            log.error(
+                "%s is missing and its replica %s holds no backup; refusing to start fresh "
+                "because --require-replica is set. Check the replica's bucket and path.",
+                db.label,
+                db.replica,
+            )
+            code = code or exitcodes.REPLICA_EMPTY
+        elif outcome.state == EMPTY:
+            log.warning(
+                "%s is missing and its replica %s holds no backup: starting with an empty "
+                "database. If you expected data, check the replica's bucket and path (a typo "
+                "looks exactly like this).",
+                db.label,
+                db.replica,
+            )
+        elif outcome.state == FAILED:
+            log.error(
+                "Cannot restore %s from %s: %s. Check that the replica is reachable and its "
+                "credentials are set, or raise --restore-timeout.",
+                db.label,
+                db.replica,
+                outcome.detail,
+            )
+            code = exitcodes.RESTORE_FAILED
+    if code is None:
+        for db in dbs:
+            if is_missing(db.path):
+                create_empty(db.path)
+    return code

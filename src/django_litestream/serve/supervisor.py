@@ -42,6 +42,7 @@ RELAYED = (
 HANDLED = (*STOP_SIGNALS, signal.SIGQUIT, *RELAYED, signal.SIGCHLD)
 _PR_SET_CHILD_SUBREAPER = 36
 TICK = 0.25
+WAKE = 0  # not a signal: a thread's "I am done" on the events queue
 
 
 def become_subreaper() -> None:
@@ -237,67 +238,31 @@ class Supervisor:
         return None
 
     def restore(self) -> int | None:
-        result: list[restore.Outcome] = []
-        worker = threading.Thread(
-            target=lambda: result.extend(
-                restore.restore_missing(
-                    self.plan.dbs,
-                    binary=self.plan.binary,
-                    config_path=self.plan.config_path,
-                    env=os.environ,
-                    timeout=self.plan.restore_timeout,
-                    cancel=self.cancel,
+        outcomes: list[restore.Outcome] = []
+
+        def work() -> None:
+            try:
+                outcomes.extend(
+                    restore.restore_missing(
+                        self.plan.dbs,
+                        binary=self.plan.binary,
+                        config_path=self.plan.config_path,
+                        env=os.environ,
+                        timeout=self.plan.restore_timeout,
+                        cancel=self.cancel,
+                    )
                 )
-            )
-        )
+            finally:
+                self.events.put_nowait(WAKE)  # the loop notices at once, not on its next tick
+
+        worker = threading.Thread(target=work)
         worker.start()
         while worker.is_alive():
             self.wait_event(TICK, during_restore=True)
             worker.join(0)
         if self.stopping is not None:
             return exit_status(-self.stopping)
-        code = None
-        for outcome in result:
-            if outcome.state == restore.RESTORED:
-                log.info(
-                    "Restored %s from %s in %.1fs",
-                    outcome.db.label,
-                    outcome.db.replica,
-                    outcome.seconds,
-                )
-            elif outcome.state == restore.EMPTY:
-                if self.plan.require_replica:
-                    log.error(
-                        "%s is missing and its replica %s holds no backup; refusing to "
-                        "start fresh because --require-replica is set. Check the "
-                        "replica's bucket and path.",
-                        outcome.db.label,
-                        outcome.db.replica,
-                    )
-                    code = code or exitcodes.REPLICA_EMPTY
-                else:
-                    log.warning(
-                        "%s is missing and its replica %s holds no backup: starting "
-                        "with an empty database. If you expected data, check the "
-                        "replica's bucket and path (a typo looks exactly like this).",
-                        outcome.db.label,
-                        outcome.db.replica,
-                    )
-            elif outcome.state == restore.FAILED:
-                log.error(
-                    "Cannot restore %s from %s: %s. Check that the replica is "
-                    "reachable and its credentials are set, or raise "
-                    "--restore-timeout.",
-                    outcome.db.label,
-                    outcome.db.replica,
-                    outcome.detail,
-                )
-                code = exitcodes.RESTORE_FAILED
-        if code is None:
-            for db in self.plan.dbs:
-                if restore.is_missing(db.path):
-                    restore.create_empty(db.path)
-        return code
+        return restore.report(outcomes, self.plan.dbs, require_replica=self.plan.require_replica)
 
     def wait_event(self, timeout: float, *, during_restore: bool = False) -> None:
         try:
@@ -310,7 +275,7 @@ class Supervisor:
             self.stopping = signum
             self.cancel.set()
             return
-        if during_restore and signum == signal.SIGCHLD:
+        if signum == WAKE or (during_restore and signum == signal.SIGCHLD):
             return  # restore threads reap their own children
         self.dispatch.get(signum, lambda _s: None)(signum)
 
