@@ -6,12 +6,14 @@ gets and writes rows; gunicorn, uvicorn and runserver have their own tests below
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -25,6 +27,8 @@ SIGSERVER = str(Path(__file__).parent / "bin" / "sigserver.py")
 
 class Served:
     """One ``serve`` run: the process, its log files, and the server's signal log."""
+
+    running: list[Served] = []
 
     def __init__(
         self,
@@ -43,6 +47,17 @@ class Served:
         self.proc = project.spawn(
             "litestream", "serve", *opts, "--", *argv, stdout=self.out, stderr=self.err
         )
+        Served.running.append(self)
+
+    def kill_all(self) -> None:
+        """After a failed test: SIGKILL serve and everything under it."""
+        procs = [*self.tree()]
+        with contextlib.suppress(psutil.Error):
+            procs.append(psutil.Process(self.proc.pid))
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        psutil.wait_procs(procs, timeout=10)
 
     def signals(self) -> list[str]:
         return self.log.read_text().split()
@@ -87,6 +102,13 @@ class Served:
             10,
             "the server process",
         )
+
+
+@pytest.fixture(autouse=True)
+def no_serve_left_behind() -> Iterator[None]:
+    yield
+    while Served.running:
+        Served.running.pop().kill_all()
 
 
 @pytest.fixture

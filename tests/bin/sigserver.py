@@ -9,6 +9,7 @@ the committed count to LOGFILE.count.
 """
 
 import argparse
+import os
 import signal
 import sqlite3
 import subprocess
