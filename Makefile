@@ -11,11 +11,12 @@ PIP := $(VPY) -m pip --disable-pip-version-check -q
 PORT ?= 8000
 export PORT
 
-.PHONY: help example test docs clean
+.PHONY: help example test bench docs clean
 
 help:
 	@echo "make example   run examples/demo under 'manage.py litestream serve' (http://127.0.0.1:$(PORT)/)"
 	@echo "make test      install the test dependencies and servers, run the whole suite"
+	@echo "make bench     run benchmarks/bench_serve.py (serve vs the plain recipe vs bare gunicorn)"
 	@echo "make docs      build the documentation into docs/_build/html"
 	@echo "make clean     remove .venv, docs/_build and the example's database and replica"
 
@@ -51,6 +52,10 @@ test: $(VENV)/.test-installed
 	  echo "make: not root; skipping .ci/install-servers (SFTP/Azure tests may skip)" >&2; \
 	fi
 	$(VPY) -m pytest $(PYTEST_ARGS)
+
+# Figures and ratios side by side in one run; wrk is used when installed (apt-get install wrk).
+bench: $(VENV)/.test-installed
+	$(VPY) benchmarks/bench_serve.py $(BENCH_ARGS)
 
 docs: $(VENV)/.test-installed
 	$(VENV)/bin/sphinx-build -W -q -b html docs docs/_build/html

