@@ -57,6 +57,21 @@ def spawn(argv: Sequence[str], env: Mapping[str, str], **kwargs: object) -> subp
     return subprocess.Popen(list(argv), env=dict(env), preexec_fn=_die_with_parent, **kwargs)  # type: ignore[call-overload]
 
 
+def signame(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def describe_status(status: int) -> str:
+    """'exit status N', or 'killed by SIGNAME' for a shell-style 128+N."""
+    if status > 128 and status - 128 < signal.NSIG:
+        hint = " (out of memory?)" if status - 128 == signal.SIGKILL else ""
+        return f"killed by {signame(status - 128)}{hint}"
+    return f"exit status {status}"
+
+
 def exit_status(returncode: int) -> int:
     """A shell's view of a return code: N, or 128+N for death by signal N."""
     return 128 - returncode if returncode < 0 else returncode

@@ -127,8 +127,7 @@ def check_url(alias: str, url: Any) -> str:
     if scheme == "file":
         if parts.netloc or not parts.path.startswith("/"):
             raise _malformed(
-                f"{where} is {shown!r}; a file replica URL needs an absolute path after "
-                "'file://'.",
+                f"{where} is {shown!r}; a file replica URL needs an absolute path after 'file://'.",
                 "write three slashes: 'file:///abs/path/to/replica' (the path is "
                 "the replica directory).",
             )
@@ -156,8 +155,7 @@ def parse(raw: Any) -> VFSSettings:
         return VFSSettings()
     if not isinstance(raw, Mapping):
         raise _malformed(
-            f"LITESTREAM['vfs'] must be a dict of alias -> replica URL, not "
-            f"{type(raw).__name__}.",
+            f"LITESTREAM['vfs'] must be a dict of alias -> replica URL, not {type(raw).__name__}.",
             f"write 'vfs': {_EXAMPLE}.",
         )
     replicas: dict[str, str] = {}

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..config import SECRET_ENV_PREFIX
 from ..runner import exit_status
-from . import probe
+from . import probe, result
 from .plan import Plan, write_json_atomic
 
 log = logging.getLogger("django_litestream.serve")
@@ -71,8 +71,8 @@ class Gate:
 
     def not_ready(self, reason: str) -> dict[str, Any]:
         if self.signal:
-            return {"outcome": "stopped", "signal": self.signal}
-        return {"outcome": "not_ready", "detail": reason}
+            return {"outcome": result.STOPPED, "signal": self.signal}
+        return {"outcome": result.NOT_READY, "detail": reason}
 
     # -- children ---------------------------------------------------------------------
     def run_child(self, argv: Sequence[str], *, is_server: bool) -> int:
@@ -94,6 +94,9 @@ class Gate:
                     os.kill(proc.pid, self.signal)
             kind, value = self.events.get()
             if kind == EXIT:
+                if is_server:  # no later signal may reach a process that reuses the PID
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(self.plan.server_pid_path)
                 return exit_status(value)
             if self.signal is None:
                 self.signal = value
@@ -115,16 +118,16 @@ class Gate:
             log.info("Running pre-serve command: %s", " ".join(command))
             status = self.run_child(command, is_server=False)
             if self.signal:
-                return {"outcome": "stopped", "signal": self.signal}
+                return {"outcome": result.STOPPED, "signal": self.signal}
             if status != 0:
-                return {"outcome": "pre_failed", "command": list(command), "status": status}
+                return {"outcome": result.PRE_FAILED, "command": list(command), "status": status}
         if self.plan.pre and (reason := self.final_sync()):
             return self.not_ready(reason)
         started = time.monotonic()
         status = self.run_child(self.plan.command, is_server=True)
         reason = self.final_sync()
         return {
-            "outcome": "exited",
+            "outcome": result.EXITED,
             "status": status,
             "signal": self.signal,
             "synced": reason is None,

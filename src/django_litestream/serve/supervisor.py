@@ -23,8 +23,8 @@ from typing import Any
 
 import psutil
 
-from ..runner import exit_status, spawn
-from . import exitcodes, restore
+from ..runner import describe_status, exit_status, signame, spawn
+from . import exitcodes, restore, result
 from .lock import DatabaseLock, LockHeld
 from .plan import Plan, read_json
 
@@ -50,21 +50,6 @@ def become_subreaper() -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
-
-def signame(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
-
-
-def describe_status(status: int) -> str:
-    if status > 128 and status - 128 < signal.NSIG:
-        name = signame(status - 128)
-        hint = " (out of memory?)" if status - 128 == signal.SIGKILL else ""
-        return f"killed by {name}{hint}"
-    return f"exit status {status}"
 
 
 class Supervisor:
@@ -104,18 +89,14 @@ class Supervisor:
         return pid if isinstance(pid, int) else None
 
     def server_alive(self) -> bool:
+        """True while the server runs (a zombie waiting for the gate to reap it is not)."""
         pid = self.server_pid()
         if pid is None:
             return False
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
             return False
-        try:  # a zombie waiting for the gate to reap it is not alive
-            with open(f"/proc/{pid}/stat") as handle:
-                return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-        except (OSError, IndexError):
-            return True
 
     def signal_server(self, signum: int, *, group: bool = False) -> bool:
         pid = self.server_pid()
@@ -292,40 +273,9 @@ class Supervisor:
         self.litestream = spawn(argv, os.environ)
 
     def outcome(self) -> int:
-        result = read_json(self.plan.result_path)
-        if self.litestream_lost or result is None:
+        if self.litestream_lost:
             return exitcodes.LITESTREAM_DIED
-        kind = result.get("outcome")
-        if kind == "not_ready":
-            log.error(
-                "Litestream was not ready within --ready-timeout (%gs): %s",
-                self.plan.ready_timeout,
-                result.get("detail"),
-            )
-            return exitcodes.NOT_READY
-        if kind == "pre_failed":
-            log.error(
-                "Pre-serve command %s failed (%s)",
-                shlex.join(result["command"]),
-                describe_status(result["status"]),
-            )
-            return int(result["status"]) or 1
-        if kind == "stopped":
-            return exit_status(-int(result["signal"]))
-        status = int(result.get("status", 1))
-        if not result.get("synced", False):
-            log.error(
-                "The server exited (%s) but the final sync was not confirmed: %s",
-                describe_status(status),
-                result.get("detail"),
-            )
-            return exitcodes.SYNC_UNCONFIRMED
-        if self.litestream_status:
-            log.warning(
-                "Litestream exited with status %s after the final sync", self.litestream_status
-            )
-        log.info("Server exited (%s); replica confirmed in sync", describe_status(status))
-        return status
+        return result.exit_code(read_json(self.plan.result_path), self.plan, self.litestream_status)
 
     def run(self) -> int:
         become_subreaper()

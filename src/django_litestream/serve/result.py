@@ -1,0 +1,58 @@
+"""How a ``serve`` run ended: the gate writes it, the supervisor turns it into an exit code.
+
+The gate is Litestream's -exec child and always exits 0 (so that Litestream runs its final
+sync); its real findings travel in ``result.json`` in the private runtime directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from typing import Any
+
+from ..runner import describe_status, exit_status
+from . import exitcodes
+from .plan import Plan
+
+log = logging.getLogger("django_litestream.serve")
+
+# Outcome kinds (the "outcome" key of result.json).
+EXITED = "exited"  # the server ran and exited: "status", "synced", "detail"
+NOT_READY = "not_ready"  # Litestream never confirmed a sync: "detail"
+PRE_FAILED = "pre_failed"  # a pre-serve command failed: "command", "status"
+STOPPED = "stopped"  # a signal arrived before the server started: "signal"
+
+
+def exit_code(result: dict[str, Any] | None, plan: Plan, litestream_status: int | None) -> int:
+    """``serve``'s exit code for what the gate recorded, logging why when it is not clean."""
+    if result is None:
+        return exitcodes.LITESTREAM_DIED
+    kind = result.get("outcome")
+    if kind == NOT_READY:
+        log.error(
+            "Litestream was not ready within --ready-timeout (%gs): %s",
+            plan.ready_timeout,
+            result.get("detail"),
+        )
+        return exitcodes.NOT_READY
+    if kind == PRE_FAILED:
+        log.error(
+            "Pre-serve command %s failed (%s)",
+            shlex.join(result["command"]),
+            describe_status(result["status"]),
+        )
+        return int(result["status"]) or 1
+    if kind == STOPPED:
+        return exit_status(-int(result["signal"]))
+    status = int(result.get("status", 1))
+    if not result.get("synced", False):
+        log.error(
+            "The server exited (%s) but the final sync was not confirmed: %s",
+            describe_status(status),
+            result.get("detail"),
+        )
+        return exitcodes.SYNC_UNCONFIRMED
+    if litestream_status:
+        log.warning("Litestream exited with status %s after the final sync", litestream_status)
+    log.info("Server exited (%s); replica confirmed in sync", describe_status(status))
+    return status
