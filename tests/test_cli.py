@@ -59,6 +59,11 @@ def file_settings(replica: dict, **extra) -> dict:
 
 
 def litestream_procs(root_pid: int) -> list[psutil.Process]:
+    """Litestream processes under ``root_pid`` whose exec has finished.
+
+    Right after execve the kernel already reports the new name while the argument list is
+    still empty (the comm is set before the new stack's argv is), so wait for both.
+    """
     try:
         children = psutil.Process(root_pid).children(recursive=True)
     except psutil.NoSuchProcess:
@@ -66,9 +71,9 @@ def litestream_procs(root_pid: int) -> list[psutil.Process]:
     out = []
     for child in children:
         try:
-            if child.name() == "litestream":
+            if child.name() == "litestream" and child.cmdline():
                 out.append(child)
-        except psutil.NoSuchProcess:
+        except psutil.Error:
             pass
     return out
 

@@ -729,8 +729,15 @@ def test_replicas_list_of_two_is_rejected(databases):
 
 def test_replica_key_at_database_level_says_where_it_belongs() -> None:
     generated, _ = build(
-        {"dbs": [{"path": "/srv/db.sqlite3", "sync-interval": "1s",
-                  "replica": {"type": "file", "path": "/r"}}]},
+        {
+            "dbs": [
+                {
+                    "path": "/srv/db.sqlite3",
+                    "sync-interval": "1s",
+                    "replica": {"type": "file", "path": "/r"},
+                }
+            ]
+        },
         {},
     )
     (problem,) = generated.problems

@@ -562,8 +562,13 @@ def test_first_use_downloads_to_bin_path_once(server: ReleaseServer, project, tm
 
 def test_first_use_offline_names_the_fix(closed_port: int, project, tmp_path) -> None:
     bin_path = tmp_path / "tools" / "litestream"
-    project.configure({"bin_path": str(bin_path),
-                       "download_url": f"http://127.0.0.1:{closed_port}/download", "dbs": []})
+    project.configure(
+        {
+            "bin_path": str(bin_path),
+            "download_url": f"http://127.0.0.1:{closed_port}/download",
+            "dbs": [],
+        }
+    )
     result = project.run("litestream", "version")
     assert result.returncode == 127
     assert "Traceback" not in result.stderr

@@ -566,7 +566,7 @@ def test_config_and_secrets_stay_private(served: Project, tmp_path: Path) -> Non
     write_rows(served.db, 1)
     run = Served(served, tmp_path, opts=("--ready-timeout", "30"))
     litestream = wait_for(
-        lambda: next((p for p in run.tree() if p.name() == "litestream"), None),
+        lambda: next((p for p in run.tree() if p.name() == "litestream" and p.cmdline()), None),
         20,
         "litestream to start",
     )
@@ -610,8 +610,12 @@ def test_cold_start_from_s3_restores_several_databases(project: Project, s3_repl
         "cache": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(cache)},
     }
     project.configure(
-        {"dbs": [{"path": "default", "replica": s3_replica.replica},
-                 {"path": "cache", "replica": server.replica("cache", s3_replica.bucket)}]},
+        {
+            "dbs": [
+                {"path": "default", "replica": s3_replica.replica},
+                {"path": "cache", "replica": server.replica("cache", s3_replica.bucket)},
+            ]
+        },
         databases,
     )
     write_rows(project.db, 30)
@@ -620,8 +624,9 @@ def test_cold_start_from_s3_restores_several_databases(project: Project, s3_repl
     for path in (project.db, cache):
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
-    result = project.run("litestream", "serve", "--require-replica", "--", sys.executable, "-c",
-                         "pass")
+    result = project.run(
+        "litestream", "serve", "--require-replica", "--", sys.executable, "-c", "pass"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("is missing; restoring it") == 2
     assert count_rows(project.db) == 30
@@ -630,12 +635,12 @@ def test_cold_start_from_s3_restores_several_databases(project: Project, s3_repl
 
 def test_litestream_failing_at_start_never_starts_the_server(project: Project) -> None:
     """An unreachable SFTP replica makes Litestream exit before its -exec child starts."""
-    replica = {"type": "sftp", "host": "127.0.0.1:9", "user": "u", "password": "p",
-               "path": "/db"}
+    replica = {"type": "sftp", "host": "127.0.0.1:9", "user": "u", "password": "p", "path": "/db"}
     project.configure({"dbs": [{"path": "default", "replica": replica}]})
     write_rows(project.db, 1)
-    result = project.run("litestream", "serve", "--", sys.executable, "-c",
-                         "raise SystemExit('must not run')")
+    result = project.run(
+        "litestream", "serve", "--", sys.executable, "-c", "raise SystemExit('must not run')"
+    )
     assert result.returncode == exitcodes.LITESTREAM_DIED, result.stderr
     assert "Litestream exited (exit status 1) before the server started" in result.stderr
     assert "must not run" not in result.stderr
@@ -647,8 +652,12 @@ def test_unconfirmed_final_sync_is_reported(project: Project, tmp_path: Path) ->
 
     moto = MotoS3().start()
     try:
-        project.configure({"shutdown-sync-timeout": "2s",
-                           "dbs": [{"path": "default", "replica": moto.replica("db")}]})
+        project.configure(
+            {
+                "shutdown-sync-timeout": "2s",
+                "dbs": [{"path": "default", "replica": moto.replica("db")}],
+            }
+        )
         run = Served(project, tmp_path, "--db", str(project.db)).wait_ready()
         wait_for(lambda: local_rows(project) > 20, 30, "rows to be written")
     finally:
