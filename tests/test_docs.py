@@ -8,13 +8,10 @@ Sphinx build must pass with warnings as errors.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -29,16 +26,6 @@ CHECK_ID = re.compile(r"django_litestream\.[EW]\d{3}")
 
 def read(path: Path) -> str:
     return path.read_text(encoding="utf-8")
-
-
-def optional_module(name: str) -> ModuleType | None:
-    """Import ``name`` if it exists; None while it has not been written yet."""
-    try:
-        if importlib.util.find_spec(name) is None:
-            return None
-    except ModuleNotFoundError:  # a parent package is missing
-        return None
-    return importlib.import_module(name)
 
 
 # -- system checks ------------------------------------------------------------------------
@@ -149,15 +136,12 @@ def serve_doc() -> str:
 
 
 def test_serve_options_are_documented() -> None:
-    module = optional_module("django_litestream.serve.options")
-    if module is None or not hasattr(module, "OPTIONS"):
-        pytest.skip("django_litestream.serve.options.OPTIONS does not exist yet")
+    from django_litestream.serve.options import OPTIONS
+
     text = serve_doc()
-    assert module.OPTIONS, "serve.options.OPTIONS is empty"
+    assert OPTIONS, "serve.options.OPTIONS is empty"
     missing = [
-        f"{o.name} / {o.setting}"
-        for o in module.OPTIONS
-        if o.name not in text or o.setting not in text
+        f"{o.name} / {o.setting}" for o in OPTIONS if o.name not in text or o.setting not in text
     ]
     assert not missing, f"docs/serve.rst must name each serve option and its setting: {missing}"
 
@@ -173,12 +157,20 @@ def _in_a_table_cell(code: int, text: str) -> bool:
 
 
 def test_serve_exit_codes_are_documented() -> None:
-    module = optional_module("django_litestream.serve.exitcodes")
-    if module is None or not hasattr(module, "EXIT_CODES"):
-        pytest.skip("django_litestream.serve.exitcodes.EXIT_CODES does not exist yet")
+    from django_litestream.serve.exitcodes import EXIT_CODES
+
     text = serve_doc()
-    missing = sorted(code for code in module.EXIT_CODES if not _in_a_table_cell(code, text))
+    missing = sorted(code for code in EXIT_CODES if not _in_a_table_cell(code, text))
     assert not missing, f"docs/serve.rst needs a row in its exit-code table for: {missing}"
+
+
+def test_every_handled_signal_is_in_the_signal_table() -> None:
+    from django_litestream.serve.supervisor import HANDLED
+
+    text = serve_doc()
+    table = text[text.index("\nSignals\n") : text.index("\nExit codes\n")]
+    missing = [s.name for s in HANDLED if not re.search(rf"\b{s.name[3:]}\b", table)]
+    assert not missing, f"docs/serve.rst's signal table must say what these do: {missing}"
 
 
 # -- README -------------------------------------------------------------------------------
