@@ -16,7 +16,7 @@ REPLICA_COMMANDS = frozenset({"replicate", "restore", "ltx", "wal"})
 LOCAL_COMMANDS = ("config", "serve")
 
 
-def _stderr(message: str) -> None:
+def print_stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
@@ -31,16 +31,24 @@ def check_command(name: str) -> None:
     )
 
 
+def configured_socket(settings: Settings) -> str | None:
+    """The control socket the settings enable, if any."""
+    sock = settings.options.get("socket")
+    if isinstance(sock, Mapping) and sock.get("enabled") and sock.get("path"):
+        return str(sock["path"])
+    return None
+
+
 def socket_path(settings: Settings) -> str | None:
     """The control socket for commands that talk to a running daemon.
 
     The one the settings enable, else the private one of a ``serve`` running on these
-    databases.
+    databases (it publishes the socket in its lock file).
     """
-    sock = settings.options.get("socket")
-    if isinstance(sock, Mapping) and sock.get("enabled") and sock.get("path"):
-        return str(sock["path"])
-    for db in settings.dbs:  # a running 'serve' publishes its private socket in its lock
+    configured = configured_socket(settings)
+    if configured:
+        return configured
+    for db in settings.dbs:
         running = holder(db.path)
         if running and running.get("socket"):
             return str(running["socket"])
@@ -52,7 +60,7 @@ def generate(
     environ: Mapping[str, str],
     *,
     strict: bool,
-    warn: Callable[[str], None] = _stderr,
+    warn: Callable[[str], None] = print_stderr,
 ) -> config.Generated:
     """Build the config and report findings: warnings printed, errors raised when ``strict``."""
     generated = config.build(settings, environ)
@@ -70,7 +78,7 @@ def run_litestream(
     args: Sequence[str],
     *,
     environ: Mapping[str, str] | None = None,
-    warn: Callable[[str], None] = _stderr,
+    warn: Callable[[str], None] = print_stderr,
 ) -> int:
     """Run ``litestream COMMAND ARGS`` in the foreground; return its exit status."""
     check_command(command)
@@ -92,7 +100,7 @@ def run_litestream(
             command,
             args,
             config_path=config_path,
-            socket_path=socket_path(settings),
+            socket_path=socket_path(settings) if command in commands.SOCKET else None,
             aliases=settings.aliases,
         )
         return runner.run_foreground(argv, env)

@@ -82,13 +82,13 @@ def prepare(
     command = opts.command or default_command()
     generated = cli.generate(settings, environ, strict=True)
     exe = binary.resolve(
-        settings.bin_path, download_url=settings.download_url, progress=cli._stderr
+        settings.bin_path, download_url=settings.download_url, progress=cli.print_stderr
     )
     runtime = tempfile.mkdtemp(prefix="django-litestream-serve-")
     os.chmod(runtime, 0o700)
     data = generated.data
     data["addr"] = addr = str(data.get("addr") or f"127.0.0.1:{free_port()}")
-    user_socket = cli.socket_path(settings)
+    user_socket = cli.configured_socket(settings)
     socket_path = user_socket or os.path.join(runtime, "litestream.sock")
     if not user_socket:
         data["socket"] = {"enabled": True, "path": socket_path}
