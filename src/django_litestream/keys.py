@@ -8,6 +8,7 @@ lists what 0.5.17 reads (from the ``yaml:`` tags of its config structs), so that
 from __future__ import annotations
 
 import difflib
+import re
 
 # Keys shared by every replica; each may also stand at top level as a default.
 REPLICA_SETTINGS = frozenset(
@@ -150,6 +151,20 @@ DURATIONS = frozenset(
         "timeout",
     }
 )
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration_seconds(value: object) -> float | None:
+    """Seconds in a Go duration string such as '1m30s'; None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    parts = _DURATION_PART.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        return None
+    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+
 
 # Keys whose values must never be written literally into a config file or shown in output.
 SECRETS = frozenset(

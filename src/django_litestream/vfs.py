@@ -18,7 +18,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -28,7 +27,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import binary
+from . import binary, keys
 from .conf import SettingError
 from .config import Problem
 from .errors import LitestreamError
@@ -49,7 +48,6 @@ BINDINGS = (
     ("sqlean", "sqlean.py"),
     ("pysqlite3.dbapi2", "pysqlite3-binary"),
 )
-_GO_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+")
 _EXAMPLE = "{'prod_replica': 's3://mybucket/db.sqlite3'}"
 
 
@@ -84,7 +82,7 @@ def _duration(value: Any) -> str:
     """A Go duration string; a bare number means seconds."""
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         return f"{value:.6f}".rstrip("0").rstrip(".") + "s"
-    if isinstance(value, str) and _GO_DURATION.fullmatch(value.strip()):
+    if isinstance(value, str) and keys.duration_seconds(value.strip()) is not None:
         return value.strip()
     raise _malformed(
         f"LITESTREAM['vfs']['poll_interval'] is {value!r}, which is not a duration.",

@@ -8,32 +8,24 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import re
 import socket
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .. import binary, cli
+from .. import binary, cli, keys
 from ..config import Settings
 from ..errors import ConfigurationError
 from ..runner import write_private
 from . import options
 from .plan import Plan, PlanDB
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
-
-def go_duration(value: Any, default: float) -> float:
-    """Seconds in a Go duration string such as '1m30s'; ``default`` when unparseable."""
-    if not isinstance(value, str):
-        return default
-    parts = _DURATION.findall(value)
-    if not parts or "".join(n + u for n, u in parts) != value:
-        return default
-    return sum(float(n) * _UNITS[u] for n, u in parts)
+def shutdown_sync_timeout(value: Any) -> float:
+    """Litestream's final-sync budget in seconds (its default is 30s)."""
+    seconds = keys.duration_seconds(value)
+    return 30.0 if seconds is None else seconds
 
 
 def free_port() -> int:
@@ -112,7 +104,7 @@ def prepare(
         ready_timeout=opts.ready_timeout,
         restore_timeout=opts.restore_timeout,
         require_replica=opts.require_replica,
-        shutdown_sync_timeout=go_duration(data.get("shutdown-sync-timeout"), 30.0),
+        shutdown_sync_timeout=shutdown_sync_timeout(data.get("shutdown-sync-timeout")),
     )
     plan.save()
     return plan, {**environ, **generated.secret_env}
