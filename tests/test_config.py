@@ -754,3 +754,24 @@ def test_top_level_retention_number_is_a_03_habit() -> None:
     (problem,) = generated.problems
     assert problem.id == "django_litestream.W002"
     assert "in 0.5 it is a section {'enabled': True/False}" in str(problem)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("30s", 30.0),
+        ("1m30s", 90.0),
+        ("500ms", 0.5),
+        ("1.5h", 5400.0),
+        ("0s", 0.0),
+        ("30", None),
+        ("30 s", None),
+        ("s", None),
+        (30, None),
+        ("1x", None),
+    ],
+)
+def test_go_duration_parsing(text, seconds) -> None:
+    from django_litestream.keys import duration_seconds
+
+    assert duration_seconds(text) == seconds
