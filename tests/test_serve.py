@@ -664,3 +664,27 @@ def test_unconfirmed_final_sync_is_reported(project: Project, tmp_path: Path) ->
         moto.stop()
     assert run.stop(signal.SIGTERM) == exitcodes.SYNC_UNCONFIRMED, run.stderr()
     assert "but the final sync was not confirmed" in run.stderr()
+
+
+def test_vfs_logs_kept_off_the_servers_stdout(served: Project, file_replica) -> None:
+    """With read replicas configured, the VFS extension's logs go to stderr."""
+    served.configure(
+        {
+            "dbs": [{"path": "default", "replica": file_replica}],
+            "vfs": {"replica": f"file://{file_replica['path']}"},
+        }
+    )
+    show = "import os; print(os.environ.get('LITESTREAM_LOG_FILE'))"
+    result = served.run("litestream", "serve", "--", sys.executable, "-c", show)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "/dev/stderr\n"
+    chosen = served.run(
+        "litestream",
+        "serve",
+        "--",
+        sys.executable,
+        "-c",
+        show,
+        env={"LITESTREAM_LOG_FILE": "/var/log/vfs.log"},
+    )
+    assert chosen.stdout == "/var/log/vfs.log\n"

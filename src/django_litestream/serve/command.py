@@ -28,6 +28,17 @@ def shutdown_sync_timeout(value: Any) -> float:
     return 30.0 if seconds is None else seconds
 
 
+def server_env(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
+    """Variables the server needs besides serve's own environment.
+
+    The Litestream VFS extension (read replicas) logs to stdout unless LITESTREAM_LOG_FILE
+    is set when the process starts; send it to stderr so stdout stays the server's.
+    """
+    if settings.vfs and not environ.get("LITESTREAM_LOG_FILE"):
+        return {"LITESTREAM_LOG_FILE": "/dev/stderr"}
+    return {}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -105,6 +116,7 @@ def prepare(
         restore_timeout=opts.restore_timeout,
         require_replica=opts.require_replica,
         shutdown_sync_timeout=shutdown_sync_timeout(data.get("shutdown-sync-timeout")),
+        server_env=server_env(settings, environ),
     )
     plan.save()
     return plan, {**environ, **generated.secret_env}

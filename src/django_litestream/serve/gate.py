@@ -37,6 +37,7 @@ class Gate:
         self.events: queue.SimpleQueue[tuple[str, int]] = queue.SimpleQueue()
         self.signal: int | None = None
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(SECRET_ENV_PREFIX)}
+        self.env.update(plan.server_env)
 
     def on_signal(self, signum: int, _frame: object) -> None:
         self.events.put_nowait(("signal", signum))

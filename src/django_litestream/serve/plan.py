@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..runner import write_private
@@ -35,6 +35,7 @@ class Plan:
     restore_timeout: float
     require_replica: bool
     shutdown_sync_timeout: float
+    server_env: dict[str, str] = field(default_factory=dict)  # added to the server's env
 
     @property
     def result_path(self) -> str:
