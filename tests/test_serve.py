@@ -688,3 +688,9 @@ def test_vfs_logs_kept_off_the_servers_stdout(served: Project, file_replica) -> 
         env={"LITESTREAM_LOG_FILE": "/var/log/vfs.log"},
     )
     assert chosen.stdout == "/var/log/vfs.log\n"
+
+
+def test_help_lists_every_exit_code(served: Project) -> None:
+    result = served.run("litestream", "serve", "--help")
+    for code, text in exitcodes.EXIT_CODES.items():
+        assert f"  {code:<4}{text.split()[0]}" in result.stdout

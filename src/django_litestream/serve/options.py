@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,14 +79,31 @@ class ServeOptions:
     command: tuple[str, ...] = field(default=())
 
 
+def _epilog() -> str:
+    from .exitcodes import EXIT_CODES
+
+    codes = "\n".join(
+        textwrap.fill(text, 76, initial_indent=f"  {code:<4}", subsequent_indent=" " * 6)
+        for code, text in sorted(EXIT_CODES.items())
+    )
+    return (
+        "Every option may also be set in LITESTREAM['serve'] under the setting name in\n"
+        "docs/serve.rst; the command line wins.\n\n"
+        "Signals: TERM/INT stop gracefully (a second one, or QUIT, stops the server now);\n"
+        "HUP, USR1, USR2, TTIN, TTOU and WINCH go to the server only.\n\n"
+        "Exit status: the server's own, or 128+N if it died of signal N; otherwise\n"
+        f"{codes}"
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="manage.py litestream serve",
-        description="Restore missing databases, start Litestream, wait until it has "
-        "replicated, then run COMMAND (default: LITESTREAM['serve']['command'], else "
+        description="Restore missing databases, start Litestream, wait until it has\n"
+        "replicated, then run COMMAND (default: LITESTREAM['serve']['command'], else\n"
         "gunicorn on WSGI_APPLICATION) and forward signals to it.",
-        epilog="Every option may also be set in LITESTREAM['serve'] under the name shown "
-        "in docs/serve.rst; the command line wins.",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     for option in OPTIONS:
         if option.kind == "flag":
