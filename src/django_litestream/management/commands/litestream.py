@@ -7,6 +7,7 @@ the subcommand go to the binary untouched, so flags never drift from the pinned 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -76,8 +77,6 @@ class Command(BaseCommand):
             raise CommandError(
                 f"'litestream config' takes no arguments (got {' '.join(args)}).", returncode=2
             )
-        import os
-
         generated = cli.generate(settings, os.environ, strict=False)
         self.stdout.write(generated.render(), ending="")
         return 0
