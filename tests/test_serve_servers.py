@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,15 +39,9 @@ def served(project: Project, file_replica: dict[str, str]) -> Project:
 def serve(project: Project, tmp: Path, *command: str) -> tuple[object, Path]:
     err = tmp / f"serve-{os.urandom(3).hex()}.err"
     proc = project.spawn(
-        "litestream", "serve", "--", *command, stdout=subprocess_devnull(), stderr=err.open("w")
+        "litestream", "serve", "--", *command, stdout=subprocess.DEVNULL, stderr=err.open("w")
     )
     return proc, err
-
-
-def subprocess_devnull() -> int:
-    import subprocess
-
-    return subprocess.DEVNULL
 
 
 def descendants(pid: int) -> list[psutil.Process]:
@@ -117,7 +112,7 @@ def test_default_command_is_gunicorn_on_wsgi_application(served: Project, tmp_pa
         "litestream",
         "serve",
         env={"PORT": str(port)},
-        stdout=subprocess_devnull(),
+        stdout=subprocess.DEVNULL,
         stderr=(tmp_path / "e").open("w"),
     )
     try:

@@ -24,11 +24,17 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM)
 _PR_SET_PDEATHSIG = 1
 
 
+def make_private_dir(prefix: str = "django-litestream-") -> str:
+    """A new directory only this user can enter (mode 0700)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(path, 0o700)
+    return path
+
+
 @contextlib.contextmanager
 def private_dir(prefix: str = "django-litestream-") -> Iterator[str]:
     """A directory only this user can enter, removed on exit."""
-    path = tempfile.mkdtemp(prefix=prefix)
-    os.chmod(path, 0o700)
+    path = make_private_dir(prefix)
     try:
         yield path
     finally:

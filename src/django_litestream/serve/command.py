@@ -10,14 +10,13 @@ import importlib.util
 import os
 import socket
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import binary, cli, keys
 from ..config import Settings
 from ..errors import ConfigurationError
-from ..runner import write_private
+from ..runner import make_private_dir, write_private
 from . import options
 from .plan import Plan, PlanDB
 
@@ -87,8 +86,8 @@ def prepare(
     exe = binary.resolve(
         settings.bin_path, download_url=settings.download_url, progress=cli.print_stderr
     )
-    runtime = tempfile.mkdtemp(prefix="django-litestream-serve-")
-    os.chmod(runtime, 0o700)
+    # Not a context manager: the directory outlives this process; the supervisor removes it.
+    runtime = make_private_dir("django-litestream-serve-")
     data = generated.data
     data["addr"] = addr = str(data.get("addr") or f"127.0.0.1:{free_port()}")
     user_socket = cli.configured_socket(settings)
@@ -126,8 +125,7 @@ def run(settings: Settings, args: Sequence[str]) -> int:
     plan, env = prepare(settings, args, os.environ)
     sys.stdout.flush()
     sys.stderr.flush()
-    plan_path = os.path.join(plan.runtime_dir, "plan.json")
     os.execve(
-        sys.executable, [sys.executable, "-m", "django_litestream.serve.supervisor", plan_path], env
+        sys.executable, [sys.executable, "-m", "django_litestream.serve.supervisor", plan.path], env
     )
     return 0  # not reached

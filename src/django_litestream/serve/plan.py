@@ -38,6 +38,11 @@ class Plan:
     server_env: dict[str, str] = field(default_factory=dict)  # added to the server's env
 
     @property
+    def path(self) -> str:
+        """Where :meth:`save` writes the plan; the supervisor and the gate read it there."""
+        return os.path.join(self.runtime_dir, "plan.json")
+
+    @property
     def result_path(self) -> str:
         return os.path.join(self.runtime_dir, "result.json")
 
@@ -46,9 +51,8 @@ class Plan:
         return os.path.join(self.runtime_dir, "server.pid")
 
     def save(self) -> str:
-        path = os.path.join(self.runtime_dir, "plan.json")
-        write_private(path, json.dumps(asdict(self)))
-        return path
+        write_private(self.path, json.dumps(asdict(self)))
+        return self.path
 
     @classmethod
     def load(cls, path: str) -> Plan:

@@ -266,7 +266,7 @@ class Supervisor:
                 sys.executable,
                 "-m",
                 "django_litestream.serve.gate",
-                os.path.join(self.plan.runtime_dir, "plan.json"),
+                self.plan.path,
             ]
         )
         argv = [self.plan.binary, "replicate", "-config", self.plan.config_path, "-exec", gate]
