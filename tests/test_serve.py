@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from django_litestream.serve import exitcodes
+from tests import procs
 from tests.project import Project, count_rows, stop, wait_for, write_rows
 
 SIGSERVER = str(Path(__file__).parent / "bin" / "sigserver.py")
@@ -51,13 +52,13 @@ class Served:
 
     def kill_all(self) -> None:
         """After a failed test: SIGKILL serve and everything under it."""
-        procs = [*self.tree()]
+        found = [p.process for p in self.tree()]
         with contextlib.suppress(psutil.Error):
-            procs.append(psutil.Process(self.proc.pid))
-        for proc in procs:
+            found.append(psutil.Process(self.proc.pid))
+        for proc in found:
             with contextlib.suppress(psutil.Error):
                 proc.kill()
-        psutil.wait_procs(procs, timeout=10)
+        psutil.wait_procs(found, timeout=10)
 
     def signals(self) -> list[str]:
         return self.log.read_text().split()
@@ -85,20 +86,17 @@ class Served:
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
         return stop(self.proc, sig, timeout)
 
-    def tree(self) -> list[psutil.Process]:
-        try:
-            return psutil.Process(self.proc.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            return []
+    def tree(self) -> list[procs.Proc]:
+        return procs.children(self.proc.pid)
 
     def litestream(self) -> psutil.Process:
-        procs = [p for p in self.tree() if p.name() == "litestream"]
-        assert len(procs) == 1, procs
-        return procs[0]
+        found = [p.process for p in self.tree() if p.name == "litestream" and not p.zombie]
+        assert len(found) == 1, found
+        return found[0]
 
     def server(self) -> psutil.Process:
         return wait_for(
-            lambda: next((p for p in self.tree() if SIGSERVER in " ".join(p.cmdline())), None),
+            lambda: next((p.process for p in self.tree() if SIGSERVER in p.cmdline), None),
             10,
             "the server process",
         )
@@ -399,7 +397,7 @@ def test_other_signals_go_to_the_server_only(served: Project, tmp_path: Path, si
     litestream = run.litestream()
     os.kill(run.proc.pid, sig)
     wait_for(lambda: sig.name in run.signals(), 10, f"the server to get {sig.name}")
-    assert litestream.is_running() and litestream.status() != psutil.STATUS_ZOMBIE
+    assert procs.alive(litestream)
     assert run.proc.poll() is None
     assert run.stop() == 0
     assert run.signals().count(sig.name) == 1
@@ -412,16 +410,16 @@ def test_litestream_killed_stops_the_server(served: Project, tmp_path: Path) -> 
     assert run.wait(timeout=60) == exitcodes.LITESTREAM_DIED
     assert "stopping the server so it does not serve unreplicated" in run.stderr()
     assert "SIGTERM" in run.signals()
-    assert not server.is_running() or server.status() == psutil.STATUS_ZOMBIE
+    assert not procs.alive(server)
 
 
 def test_no_process_outlives_serve(served: Project, tmp_path: Path) -> None:
     run = Served(served, tmp_path).wait_ready()
     tree = run.tree()
-    assert {p.name() for p in tree} >= {"litestream"}
+    assert {p.name for p in tree} >= {"litestream"}
     assert run.stop() == 0
     wait_for(
-        lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in tree),
+        lambda: not any(procs.alive(p) for p in tree),
         10,
         "children to exit",
     )
@@ -430,8 +428,8 @@ def test_no_process_outlives_serve(served: Project, tmp_path: Path) -> None:
 def test_orphaned_grandchildren_are_reaped(served: Project, tmp_path: Path) -> None:
     run = Served(served, tmp_path, "--orphan").wait_ready()
 
-    def orphans() -> list[psutil.Process]:
-        return [p for p in psutil.Process(run.proc.pid).children() if p.name() != "litestream"]
+    def orphans() -> list[procs.Proc]:
+        return [p for p in procs.children(run.proc.pid, recursive=False) if p.name != "litestream"]
 
     wait_for(lambda: orphans(), 10, "the orphan to be re-parented to serve")
     wait_for(lambda: not orphans(), 10, "the orphan to be reaped (no zombie left)")
@@ -469,7 +467,9 @@ def test_as_pid_1_in_a_container(served: Project, tmp_path: Path) -> None:
             or "django_litestream.serve.supervisor" in pid1.cmdline()
         )
         wait_for(
-            lambda: not [p for p in pid1.children() if p.name() != "litestream"],
+            lambda: (
+                not [p for p in procs.children(pid1.pid, recursive=False) if p.name != "litestream"]
+            ),
             10,
             "orphans to be reaped by PID 1",
         )
@@ -566,13 +566,12 @@ def test_config_and_secrets_stay_private(served: Project, tmp_path: Path) -> Non
     write_rows(served.db, 1)
     run = Served(served, tmp_path, opts=("--ready-timeout", "30"))
     litestream = wait_for(
-        lambda: next((p for p in run.tree() if p.name() == "litestream" and p.cmdline()), None),
+        lambda: next((p for p in run.tree() if p.name == "litestream" and p.argv), None),
         20,
         "litestream to start",
     )
-    cmdline = " ".join(litestream.cmdline())
-    assert "TOPSECRETVALUE" not in cmdline
-    config = Path(litestream.cmdline()[litestream.cmdline().index("-config") + 1])
+    assert "TOPSECRETVALUE" not in litestream.cmdline
+    config = Path(litestream.argv[litestream.argv.index("-config") + 1])
     assert "TOPSECRETVALUE" not in config.read_text()
     assert oct(config.stat().st_mode & 0o777) == "0o600"
     assert oct(config.parent.stat().st_mode & 0o777) == "0o700"

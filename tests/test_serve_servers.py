@@ -14,6 +14,7 @@ import httpx
 import psutil
 import pytest
 
+from tests import procs
 from tests.project import Project, count_rows, stop, wait_for
 
 
@@ -44,13 +45,6 @@ def serve(project: Project, tmp: Path, *command: str) -> tuple[object, Path]:
     return proc, err
 
 
-def descendants(pid: int) -> list[psutil.Process]:
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-
-
 def hit_and_stop(
     project: Project,
     tmp: Path,
@@ -66,10 +60,10 @@ def hit_and_stop(
         for _ in range(5):
             response = get(port, "/hit")
             assert response is not None and response.status_code == 200
-        tree = descendants(proc.pid)
+        tree = procs.children(proc.pid)
         assert stop(proc, sig) == expect, err.read_text()
         wait_for(
-            lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in tree),
+            lambda: not any(procs.alive(p) for p in tree),
             15,
             "every child to exit",
         )
@@ -117,7 +111,7 @@ def test_default_command_is_gunicorn_on_wsgi_application(served: Project, tmp_pa
     )
     try:
         wait_for(lambda: get(port) is not None or proc.poll() is not None, 60, "gunicorn")
-        assert any("gunicorn" in " ".join(p.cmdline()) for p in descendants(proc.pid))
+        assert any("gunicorn" in p.cmdline for p in procs.children(proc.pid))
         assert stop(proc) == 0
     finally:
         if proc.poll() is None:
@@ -154,14 +148,11 @@ def test_gunicorn_hup_reloads_workers_and_litestream_stays(served: Project, tmp_
         wait_for(lambda: get(port) is not None, 60, "gunicorn")
 
         def master() -> psutil.Process | None:
-            for p in descendants(proc.pid):
-                try:
-                    if "gunicorn" in " ".join(p.cmdline()) and "serve.gate" in " ".join(
-                        p.parent().cmdline()
-                    ):
-                        return p
-                except psutil.Error:
-                    continue
+            gates = [p for p in procs.children(proc.pid) if "serve.gate" in p.cmdline]
+            for gate in gates:
+                for p in procs.children(gate.pid, recursive=False):
+                    if "gunicorn" in p.cmdline:
+                        return p.process
             return None
 
         def workers() -> set[int]:
@@ -171,10 +162,10 @@ def test_gunicorn_hup_reloads_workers_and_litestream_stays(served: Project, tmp_
                 return set()
 
         before = wait_for(workers, 20, "a gunicorn worker")
-        litestream = next(p for p in descendants(proc.pid) if p.name() == "litestream")
+        litestream = next(p.process for p in procs.children(proc.pid) if p.name == "litestream")
         os.kill(proc.pid, signal.SIGHUP)
         wait_for(lambda: workers() and not (workers() & before), 30, "new gunicorn workers")
-        assert litestream.is_running() and litestream.status() != psutil.STATUS_ZOMBIE
+        assert procs.alive(litestream)
         assert get(port).status_code == 200
         os.kill(proc.pid, signal.SIGTTIN)
         wait_for(lambda: len(workers()) == 2, 30, "a second worker after TTIN")
@@ -224,11 +215,11 @@ def test_runserver_autoreload_and_ctrl_c(served: Project, tmp_path: Path) -> Non
             return False
 
         wait_for(reloaded, 60, "the autoreloader to pick up the change")
-        tree = descendants(proc.pid)
+        tree = procs.children(proc.pid)
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal
         assert proc.wait(timeout=60) == 0, err.read_text()
         wait_for(
-            lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in tree),
+            lambda: not any(procs.alive(p) for p in tree),
             15,
             "runserver and its reloader to exit",
         )
