@@ -415,6 +415,22 @@ def test_missing_bucket_is_only_a_warning_for_local_commands(project: Project):
     assert str(project.db) in result.stdout
 
 
+def test_help_needs_no_complete_configuration(project: Project):
+    """'replicate -h' shows the binary's help even before the bucket variable is set."""
+    for name in BUCKET_VARS:
+        project.env.pop(name, None)
+    project.configure({"dbs": [{"path": "default"}]})
+    for flag in ("-h", "-help", "--help"):
+        result = project.run("litestream", "replicate", flag)
+        assert result.returncode == 0, result.stderr
+        assert "Usage:" in result.stdout + result.stderr
+        assert "E006" not in result.stderr
+    # "-h" after the positional arguments is not a help flag for Go; the config is needed.
+    result = project.run("litestream", "restore", "-o", "/tmp/x.db", "default", "-h")
+    assert result.returncode == 78, result.stderr
+    assert "(django_litestream.E006)" in result.stderr
+
+
 # -- the subcommand table against the pinned binary ----------------------------------
 
 

@@ -84,6 +84,8 @@ def run_litestream(
     check_command(command)
     environ = dict(os.environ if environ is None else environ)
     exe = binary.resolve(settings.bin_path, download_url=settings.download_url, progress=warn)
+    if commands.asks_for_help(exe, command, args):
+        return runner.run_foreground([exe, command, *args], environ)
     needs_config = command in commands.CONFIG and not commands.has_flag(args, "config")
     with runner.private_dir() as private:
         config_path = None

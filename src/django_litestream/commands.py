@@ -67,6 +67,18 @@ def positional_start(args: Sequence[str], arity: Mapping[str, bool]) -> int:
     return i
 
 
+def asks_for_help(binary: str, command: str, args: Sequence[str]) -> bool:
+    """True when ``args`` ask Litestream for ``command``'s help (``-h``/``-help`` as a flag).
+
+    Help needs no configuration, so it must work while the settings are still incomplete
+    (for example before the bucket variable is set).
+    """
+    if not has_flag(args, "h") and not has_flag(args, "help"):
+        return False
+    flags = args[: positional_start(args, flag_arity(binary, command))]
+    return has_flag(flags, "h") or has_flag(flags, "help")
+
+
 def build_argv(
     binary: str,
     command: str,
