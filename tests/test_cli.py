@@ -550,7 +550,9 @@ def test_socket_injected_for_socket_commands(project: Project, tmp_path):
         replica = tmp_path / "replica"
         project.configure(
             file_settings(
-                {"type": "file", "path": str(replica)}, socket={"enabled": True, "path": sock}
+                {"type": "file", "path": str(replica)},
+                # A string mode, as Python users write it: Litestream itself refuses strings.
+                socket={"enabled": True, "path": sock, "permissions": "0640"},
             )
         )
         write_rows(project.db, 3)
@@ -560,6 +562,7 @@ def test_socket_injected_for_socket_commands(project: Project, tmp_path):
         try:
             wait_for(lambda: os.path.exists(sock) or proc.poll() is not None, 20, "socket")
             assert proc.poll() is None
+            assert stat.S_IMODE(os.stat(sock).st_mode) == 0o640
             result = project.run("litestream", "list", "-json")
             assert result.returncode == 0, result.stderr
             paths = [d["path"] for d in json.loads(result.stdout)["databases"]]

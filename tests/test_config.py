@@ -395,6 +395,40 @@ def test_addr_with_leading_colon_round_trips(databases):
     assert data["addr"] == ":9090"
 
 
+FILE_REPLICA = {"type": "file", "path": "/r"}
+
+
+@pytest.mark.parametrize("value", ["0660", "660", "0o660", 0o660, 432])
+def test_socket_permissions_become_the_integer_litestream_reads(databases, value):
+    sock = {"enabled": True, "path": "/run/ls.sock", "permissions": value}
+    generated, data = build(
+        {"socket": sock, "dbs": [{"path": "default", "replica": FILE_REPLICA}]}, databases
+    )
+    assert data["socket"]["permissions"] == 0o660
+    assert "permissions: 432" in generated.render()
+    assert sock["permissions"] == value  # the user's setting is left as written
+
+
+@pytest.mark.parametrize(
+    ("value", "detail"),
+    [
+        (660, "660, not a file mode (an integer is read as decimal)."),
+        ("rw-rw----", "'rw-rw----', not a file mode."),
+        ("0968", "'0968', not a file mode."),
+        (True, "True, not a file mode."),
+    ],
+)
+def test_socket_permissions_that_are_not_a_mode_are_e001(databases, value, detail):
+    sock = {"enabled": True, "path": "/run/ls.sock", "permissions": value}
+    with pytest.raises(SettingError) as caught:
+        conf.parse({"socket": sock, "dbs": ["default"]}, databases)
+    assert caught.value.check_id == "django_litestream.E001"
+    assert str(caught.value) == (
+        f"LITESTREAM['socket']['permissions'] is {detail} "
+        "Hint: write an octal mode such as 0o660 or '0660'."
+    )
+
+
 def test_user_settings_are_not_mutated(databases):
     replica = {"type": "gcs", "bucket": "b", "path": "p", "secret_access_key": "s3cr3t-literal"}
     litestream = {"dbs": [{"path": "default", "replica": replica}]}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -170,6 +171,32 @@ def _database(raw: Any, index: int, databases: Mapping[str, Any], base_dir: str 
     )
 
 
+def _socket_mode(options: dict[str, Any]) -> dict[str, Any]:
+    """Accept ``socket.permissions`` as ``0o660`` or ``"0660"``; Litestream reads an integer.
+
+    Litestream fails to start on a string ("cannot unmarshal !!str") and reads ``660`` as
+    decimal (mode 1224), so both mistakes are caught here, naming the key.
+    """
+    sock = options.get("socket")
+    if not isinstance(sock, Mapping) or "permissions" not in sock:
+        return options
+    value = sock["permissions"]
+    mode: int | None = None
+    if isinstance(value, str):
+        match = re.fullmatch(r"(?:0o|0)?([0-7]{3})", value.strip())
+        mode = int(match.group(1), 8) if match else None
+    elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0o777:
+        mode = value
+    if mode is None:
+        decimal = isinstance(value, int) and not isinstance(value, bool) and value > 0o777
+        raise _malformed(
+            f"LITESTREAM['socket']['permissions'] is {value!r}, not a file mode"
+            + (" (an integer is read as decimal)." if decimal else "."),
+            "Hint: write an octal mode such as 0o660 or '0660'.",
+        )
+    return {**options, "socket": {**sock, "permissions": mode}}
+
+
 def parse(litestream: Any, databases: Mapping[str, Any], base_dir: str | None = None) -> Settings:
     """Validate a ``LITESTREAM`` value against ``DATABASES``; no Django needed."""
     if litestream is None:
@@ -215,7 +242,9 @@ def parse(litestream: Any, databases: Mapping[str, Any], base_dir: str | None = 
         download_url=litestream.get("download_url"),
         vfs=dict(litestream.get("vfs") or {}),
         serve=dict(litestream.get("serve") or {}),
-        options=_hyphenate({k: v for k, v in litestream.items() if k not in OWN_KEYS + ("dbs",)}),
+        options=_socket_mode(
+            _hyphenate({k: v for k, v in litestream.items() if k not in OWN_KEYS + ("dbs",)})
+        ),
         aliases=sqlite_aliases(databases, base_dir),
     )
 
