@@ -11,11 +11,12 @@ PIP := $(VPY) -m pip --disable-pip-version-check -q
 PORT ?= 8000
 export PORT
 
-.PHONY: help example test bench docs clean
+.PHONY: help example test lint bench docs clean
 
 help:
 	@echo "make example   run examples/demo under 'manage.py litestream serve' (http://127.0.0.1:$(PORT)/)"
 	@echo "make test      install the test dependencies and servers, run the whole suite"
+	@echo "make lint      ruff (lint + format check) and mypy --strict on src/"
 	@echo "make bench     run benchmarks/bench_serve.py (serve vs the plain recipe vs bare gunicorn)"
 	@echo "make docs      build the documentation into docs/_build/html"
 	@echo "make clean     remove .venv, docs/_build and the example's database and replica"
@@ -52,6 +53,16 @@ test: $(VENV)/.test-installed
 	  echo "make: not root; skipping .ci/install-servers (SFTP/Azure tests may skip)" >&2; \
 	fi
 	$(VPY) -m pytest $(PYTEST_ARGS)
+
+$(VENV)/.lint-installed: $(VPY) pyproject.toml
+	@echo "Installing the linters (ruff, mypy, django-stubs) into $(VENV) ..."
+	$(PIP) install -e '.[lint]'
+	@touch $@
+
+lint: $(VENV)/.lint-installed
+	$(VENV)/bin/ruff check src tests benchmarks examples noxfile.py
+	$(VENV)/bin/ruff format --check src tests benchmarks examples noxfile.py
+	$(VENV)/bin/mypy
 
 # Figures and ratios side by side in one run; wrk is used when installed (apt-get install wrk).
 bench: $(VENV)/.test-installed

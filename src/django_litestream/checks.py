@@ -24,7 +24,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         settings = conf.load()
     except conf.SettingError as exc:
         return [checks.Error(exc.msg, hint=exc.hint.removeprefix("Hint: "), id=exc.check_id)]
-    messages = []
+    messages: list[checks.CheckMessage] = []
     if binary.find(settings.bin_path) is None:
         if settings.bin_path and os.path.exists(settings.bin_path):
             messages.append(

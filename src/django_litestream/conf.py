@@ -61,7 +61,7 @@ def _is_memory(name: Any) -> bool:
 
 
 def _absolute(name: Any, base_dir: str | None) -> str:
-    path = os.path.expanduser(os.fspath(name))
+    path: str = os.path.expanduser(os.fspath(name))
     if not os.path.isabs(path) and base_dir:
         path = os.path.join(base_dir, path)
     return os.path.abspath(path)

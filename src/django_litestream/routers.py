@@ -18,11 +18,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db import DatabaseError, connections
 
 from .vfs import ENGINE
+
+if TYPE_CHECKING:
+    from .db.backends.litestream_vfs.base import DatabaseWrapper
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +36,7 @@ def vfs_aliases() -> list[str]:
 
 
 def _is_vfs(alias: str) -> bool:
-    return connections.settings[alias].get("ENGINE") == ENGINE
+    return bool(connections.settings[alias].get("ENGINE") == ENGINE)
 
 
 class VFSReplicaRouter:
@@ -74,7 +77,7 @@ class VFSReplicaRouter:
             return False
         limit = connections.settings[alias]["OPTIONS"].get("max_lag_seconds")
         try:
-            connection = connections[alias]
+            connection = cast("DatabaseWrapper", connections[alias])
             connection.ensure_connection()
             staleness = connection.staleness() if limit is not None else 0.0
         except DatabaseError as exc:

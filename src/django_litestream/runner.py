@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM)
 _PR_SET_PDEATHSIG = 1
@@ -58,9 +59,12 @@ def _die_with_parent() -> None:
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
-def spawn(argv: Sequence[str], env: Mapping[str, str], **kwargs: object) -> subprocess.Popen[bytes]:
+def spawn(argv: Sequence[str], env: Mapping[str, str], **kwargs: Any) -> subprocess.Popen[bytes]:
     """Start a child in its own process group that will not outlive this process."""
-    return subprocess.Popen(list(argv), env=dict(env), preexec_fn=_die_with_parent, **kwargs)  # type: ignore[call-overload]
+    proc: subprocess.Popen[bytes] = subprocess.Popen(
+        list(argv), env=dict(env), preexec_fn=_die_with_parent, **kwargs
+    )
+    return proc
 
 
 def signame(signum: int) -> str:
@@ -97,7 +101,12 @@ def run_foreground(argv: Sequence[str], env: Mapping[str, str]) -> int:
     previous = {sig: signal.signal(sig, handler) for sig in FORWARDED}
     try:
         proc = spawn(argv, env)
-        threading.Thread(target=lambda: (proc.wait(), events.put_nowait(None)), daemon=True).start()
+
+        def wait_child() -> None:
+            proc.wait()
+            events.put_nowait(None)
+
+        threading.Thread(target=wait_child, daemon=True).start()
         received = 0
         while True:
             try:

@@ -76,6 +76,7 @@ def write_json_atomic(path: str, data: object) -> None:
 def read_json(path: str) -> dict[str, Any] | None:
     try:
         with open(path) as handle:
-            return json.load(handle)
+            data = json.load(handle)
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+    return data if isinstance(data, dict) else None

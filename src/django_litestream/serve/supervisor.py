@@ -258,7 +258,9 @@ class Supervisor:
             return
         if signum == WAKE or (during_restore and signum == signal.SIGCHLD):
             return  # restore threads reap their own children
-        self.dispatch.get(signum, lambda _s: None)(signum)
+        handler = self.dispatch.get(signum)
+        if handler is not None:
+            handler(signum)
 
     def start_litestream(self) -> None:
         gate = shlex.join(

@@ -80,7 +80,8 @@ def _cursor_class(module: ModuleType, readonly_message: str) -> type:
 
     def explain(exc: Exception) -> Exception:
         if "readonly database" in str(exc):
-            return module.OperationalError(readonly_message)
+            error: Exception = module.OperationalError(readonly_message)
+            return error
         return exc
 
     class VFSCursorWrapper(base):  # type: ignore[misc, valid-type]
@@ -123,8 +124,8 @@ class DatabaseWrapper(sqlite_base.DatabaseWrapper):
             self.creation.is_in_memory_db(name)
         )
 
-    @property  # type: ignore[override]
-    def Database(self) -> ModuleType:  # noqa: N802 (Django's name)
+    @property
+    def Database(self) -> ModuleType:  # type: ignore[override]  # noqa: N802 (Django's name)
         if self.uses_vfs and _binding is not None:
             return _binding
         return sqlite3
