@@ -73,4 +73,5 @@ docs: $(VENV)/.test-installed
 	@echo "Open docs/_build/html/index.html"
 
 clean:
-	rm -rf $(VENV) docs/_build examples/demo/db.sqlite3* examples/demo/replica
+	rm -rf $(VENV) docs/_build examples/demo/db.sqlite3* examples/demo/.db.sqlite3-litestream \
+	  examples/demo/replica

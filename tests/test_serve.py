@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -162,6 +163,95 @@ def test_cold_start_restores_missing_database(served: Project, tmp_path: Path) -
     assert "is missing; restoring it" in result.stderr
     assert count_rows(served.db) == 42
     assert not list(served.root.glob("*.restoring*"))
+
+
+def meta_dir(project: Project) -> Path:
+    return project.db.parent / f".{project.db.name}-litestream"
+
+
+def test_leftovers_of_a_missing_database_are_moved_aside(served: Project) -> None:
+    """The README's tour: delete db.sqlite3 (its -wal and Litestream's state stay), serve."""
+    write_rows(served.db, 42)
+    assert served.run("litestream", "replicate", "-once").returncode == 0
+    ltx = sorted(p.name for p in meta_dir(served).rglob("*.ltx"))
+    wal = Path(f"{served.db}-wal")
+    assert ltx and wal.stat().st_size > 0  # Litestream keeps SQLite from checkpointing
+    wal_bytes = wal.read_bytes()
+    served.db.unlink()
+    result = served.run("litestream", "serve", "--", sys.executable, "-c", "pass")
+    assert result.returncode == 0, result.stderr
+    assert count_rows(served.db) == 42
+    (stale,) = served.root.glob(f"{served.db.name}.stale-*")
+    assert (
+        f"is missing but left {wal.name} and .{served.db.name}-litestream behind; "
+        f"moved to {stale} so"
+    ) in result.stderr, result.stderr
+    # Moved, not deleted: the old state may hold the only copy of a last transaction.
+    assert sorted(p.name for p in (stale / meta_dir(served).name).rglob("*.ltx")) == ltx
+    assert (stale / wal.name).read_bytes() == wal_bytes
+
+
+def test_fresh_start_over_stale_litestream_state_does_not_stall(
+    served: Project, file_replica: dict[str, str], tmp_path: Path
+) -> None:
+    """A new database must not inherit the LTX state of the one it replaces.
+
+    Litestream stalls ("LTX file is missing") when its state directory starts past txid 1,
+    as it does once L0 retention has pruned it; the first LTX file is removed by hand here to
+    get that state without waiting minutes for retention.
+    """
+    write_rows(served.db, 3)
+    assert served.run("litestream", "replicate", "-once").returncode == 0
+    write_rows(served.db, 3)
+    assert served.run("litestream", "replicate", "-once").returncode == 0
+    first = min(meta_dir(served).rglob("*.ltx"))
+    first.unlink()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{served.db}{suffix}").unlink(missing_ok=True)
+    shutil.rmtree(file_replica["path"])
+    result = served.run(
+        "litestream",
+        "serve",
+        "--ready-timeout",
+        "20",
+        "--",
+        sys.executable,
+        "manage.py",
+        "write_rows",
+        "5",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "holds no backup: starting with an empty database" in result.stderr
+    assert restored_rows(served, tmp_path) == 5
+
+
+def test_new_replica_over_pruned_state_names_litestream_reset(
+    served: Project, file_replica: dict[str, str], tmp_path: Path
+) -> None:
+    """A database kept, its replica new (another bucket or path): Litestream stalls.
+
+    It tries to upload from txid 1, whose LTX file L0 retention has pruned (removed by hand
+    here, as above). serve cannot fix this silently, so the error names the fix.
+    """
+    served.configure(
+        {"dbs": [{"path": "default", "replica": file_replica}], "shutdown-sync-timeout": "1s"}
+    )
+    for _ in range(2):
+        write_rows(served.db, 3)
+        assert served.run("litestream", "replicate", "-once").returncode == 0
+    min(meta_dir(served).rglob("*.ltx")).unlink()
+    shutil.rmtree(file_replica["path"])
+    cmd = ("litestream", "serve", "--ready-timeout", "3", "--", sys.executable, "-c", "pass")
+    result = served.run(*cmd)
+    assert result.returncode == exitcodes.NOT_READY, result.stderr
+    assert (
+        "Litestream's local state (its LTX files) no longer covers what the replica needs"
+    ) in result.stderr
+    assert "run 'python manage.py litestream reset DB' for that database" in result.stderr
+    assert served.run("litestream", "reset", "default").returncode == 0
+    result = served.run(*cmd)
+    assert result.returncode == 0, result.stderr
+    assert restored_rows(served, tmp_path) == 6
 
 
 def test_empty_replica_starts_fresh_with_a_warning(served: Project, file_replica) -> None:

@@ -18,7 +18,7 @@ from ..config import Settings
 from ..errors import ConfigurationError
 from ..runner import make_private_dir, write_private
 from . import options
-from .plan import Plan, PlanDB
+from .plan import Plan, PlanDB, default_meta_path
 
 
 def shutdown_sync_timeout(value: Any) -> float:
@@ -105,7 +105,14 @@ def prepare(
         socket_path=socket_path,
         metrics_addr=probe_addr(addr),
         dbs=tuple(
-            PlanDB(db.path, db.label, describe_replica(entry["replica"]))
+            PlanDB(
+                db.path,
+                db.label,
+                describe_replica(entry["replica"]),
+                meta_path=os.path.abspath(
+                    os.path.expanduser(str(entry.get("meta-path") or default_meta_path(db.path)))
+                ),
+            )
             for db, entry in zip(settings.dbs, data["dbs"], strict=True)
         ),
         command=command,

@@ -18,6 +18,13 @@ class PlanDB:
     path: str
     label: str
     replica: str  # a description for messages, never credentials
+    meta_path: str = ""  # Litestream's local state directory for this database
+
+
+def default_meta_path(db_path: str) -> str:
+    """Where Litestream keeps a database's local state unless ``meta-path`` says otherwise."""
+    head, name = os.path.split(db_path)
+    return os.path.join(head, f".{name}-litestream")
 
 
 @dataclass(frozen=True)

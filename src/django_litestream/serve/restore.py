@@ -3,6 +3,13 @@
 "Missing" means no file, or a zero-length file with no WAL beside it. Each restore writes
 to a temporary file in the database's directory, passes ``PRAGMA integrity_check``, and is
 then renamed into place, so a crash mid-restore never leaves a half database behind.
+
+What a missing database left behind (a ``-wal`` or ``-journal``, Litestream's local state
+directory) belongs to a database that no longer exists: SQLite would replay that WAL into
+the new file, and Litestream would try to continue from LTX files that do not match it and
+stall ("LTX file is missing"). Such leftovers are moved into one ``<db>.stale-<time>``
+directory before the restore, never deleted, since they may hold the only copy of a last
+transaction.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import sqlite3
 import subprocess
 import threading
@@ -49,6 +57,38 @@ def _remove(path: str, suffixes: Sequence[str] = ("", "-wal", "-shm", "-journal"
     for suffix in suffixes:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path + suffix)
+
+
+def set_aside_leftovers(db: PlanDB) -> str | None:
+    """Move what a missing database left behind out of the way; where to, or None.
+
+    An empty ``-wal``/``-journal`` and the ``-shm`` hold nothing and are removed.
+    """
+    keep = []
+    for suffix in ("-wal", "-journal", "-shm"):
+        path = db.path + suffix
+        with contextlib.suppress(FileNotFoundError):
+            if suffix != "-shm" and os.path.getsize(path) > 0:
+                keep.append(path)
+            else:
+                os.unlink(path)
+    if db.meta_path and os.path.isdir(db.meta_path):
+        keep.append(db.meta_path)
+    if not keep:
+        return None
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    stale = f"{db.path}.stale-{stamp}"
+    os.makedirs(stale, mode=0o700, exist_ok=True)
+    for path in keep:
+        shutil.move(path, os.path.join(stale, os.path.basename(path)))
+    log.warning(
+        "%s is missing but left %s behind; moved to %s so that neither SQLite nor Litestream "
+        "takes it for the new database's (delete it once you know you do not need it)",
+        db.label,
+        " and ".join(os.path.basename(p) for p in keep),
+        stale,
+    )
+    return stale
 
 
 def integrity_error(path: str) -> str | None:
@@ -157,6 +197,7 @@ def restore_missing(
     """Restore every missing database concurrently; one outcome per database."""
     missing = [db for db in dbs if is_missing(db.path)]
     for db in missing:
+        set_aside_leftovers(db)
         log.info("%s is missing; restoring it from %s", db.label, db.replica)
     with ThreadPoolExecutor(max_workers=max(1, len(missing))) as pool:
         futures = {

@@ -23,16 +23,30 @@ PRE_FAILED = "pre_failed"  # a pre-serve command failed: "command", "status"
 STOPPED = "stopped"  # a signal arrived before the server started: "signal"
 
 
+# Litestream stalls ("LTX file is missing") when its local state no longer holds what the
+# replica needs: a new, empty replica location after L0 retention pruned the state, or a
+# database replaced by hand. "litestream reset" clears that state; Litestream then uploads a
+# fresh snapshot.
+STALE_STATE_HINT = (
+    ". Litestream's local state (its LTX files) no longer covers what the replica needs, as "
+    "after a move to a new replica location or a database replaced by hand: run "
+    "'python manage.py litestream reset DB' for that database (neither the database nor the "
+    "replica is changed; Litestream then uploads a fresh snapshot), then start serve again"
+)
+
+
 def exit_code(result: dict[str, Any] | None, plan: Plan, litestream_status: int | None) -> int:
     """``serve``'s exit code for what the gate recorded, logging why when it is not clean."""
     if result is None:
         return exitcodes.LITESTREAM_DIED
     kind = result.get("outcome")
     if kind == NOT_READY:
+        detail = str(result.get("detail"))
         log.error(
-            "Litestream was not ready within --ready-timeout (%gs): %s",
+            "Litestream was not ready within --ready-timeout (%gs): %s%s",
             plan.ready_timeout,
-            result.get("detail"),
+            detail,
+            STALE_STATE_HINT if "ltx file" in detail.lower() else "",
         )
         return exitcodes.NOT_READY
     if kind == PRE_FAILED:
