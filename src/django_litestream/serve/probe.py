@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
+import time
 from collections.abc import Mapping
 
 import httpx
@@ -26,39 +28,52 @@ def metrics_answer(addr: str, timeout: float = 1.0) -> str | None:
 
 
 def confirm_sync(
-    binary: str, socket_path: str, db: str, timeout: float, env: Mapping[str, str] | None = None
+    binary: str,
+    socket_path: str,
+    db: str,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    cancel: threading.Event | None = None,
 ) -> str | None:
-    """Force a sync of ``db`` and wait for the replica; None when confirmed, else why not."""
+    """Force a sync of ``db`` and wait for the replica; None when confirmed, else why not.
+
+    Confirmed means the replica holds at least the transaction the database was at when the
+    sync began (``replica_txid >= txid``; later writes may already have reached it too).
+    ``cancel`` stops the wait early (the answer is then a reason, not a confirmation).
+    """
     seconds = max(1, int(timeout))
+    argv = [binary, "sync", "-wait", "-json", "-timeout", str(seconds), "-socket", socket_path, db]
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=None if env is None else dict(env),
+    )
+    deadline = time.monotonic() + seconds + 5
     try:
-        proc = subprocess.run(
-            [
-                binary,
-                "sync",
-                "-wait",
-                "-json",
-                "-timeout",
-                str(seconds),
-                "-socket",
-                socket_path,
-                db,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=seconds + 5,
-            env=env,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return f"sync of {db} did not finish within {seconds}s"
+        while True:
+            try:
+                stdout, stderr = proc.communicate(timeout=0.1)
+                break
+            except subprocess.TimeoutExpired:
+                if cancel is not None and cancel.is_set():
+                    return "cancelled"
+                if time.monotonic() > deadline:
+                    return f"sync of {db} did not finish within {seconds}s"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     if proc.returncode != 0:
-        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        lines = (stderr or stdout).strip().splitlines()
         return lines[-1] if lines else f"litestream sync exited {proc.returncode}"
     try:
-        result = json.loads(proc.stdout)
-    except ValueError:
-        return f"unexpected answer from litestream sync: {proc.stdout.strip()[:200]}"
-    if result.get("txid") != result.get("replica_txid"):
-        replica, local = result.get("replica_txid"), result.get("txid")
+        result = json.loads(stdout)
+        local, replica = int(result["txid"]), int(result["replica_txid"])
+    except (ValueError, KeyError, TypeError):
+        return f"unexpected answer from litestream sync: {stdout.strip()[:200]}"
+    if replica < local:
         return f"replica of {db} is at txid {replica}, database at {local}"
     return None
