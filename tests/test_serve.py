@@ -755,6 +755,37 @@ def test_unconfirmed_final_sync_is_reported(project: Project, tmp_path: Path) ->
     assert "but the final sync was not confirmed" in run.stderr()
 
 
+def test_replica_outage_while_serving_is_a_warning_and_so_is_its_end(
+    project: Project, tmp_path: Path
+) -> None:
+    """The storage hangs (moto stopped with SIGSTOP) while rows are written, then resumes."""
+    from tests.storage import MotoS3
+
+    moto = MotoS3().start()
+    try:
+        replica = moto.replica("db")
+        project.configure({"dbs": [{"path": "default", "replica": replica}]})
+        opts = ("--replica-check-interval", "1")
+        run = Served(project, tmp_path, "--db", str(project.db), opts=opts).wait_ready()
+        wait_for(lambda: local_rows(project) > 5, 30, "rows to be written")
+        assert "did not confirm a sync" not in run.stderr()
+        os.kill(moto.proc.pid, signal.SIGSTOP)
+        try:
+            wait_for(lambda: "did not confirm a sync" in run.stderr(), 60, "the outage warning")
+        finally:
+            os.kill(moto.proc.pid, signal.SIGCONT)
+        wait_for(lambda: "confirms syncs again" in run.stderr(), 60, "the recovery message")
+        assert run.proc.poll() is None  # the server kept running throughout
+        assert run.stop() == 0, run.stderr()
+        acknowledged = int(Path(f"{run.log}.count").read_text())
+        assert restored_rows(project, tmp_path) >= acknowledged
+    finally:
+        moto.stop()
+    err = run.stderr()
+    assert err.count("did not confirm a sync") == 1  # one warning per outage, not per check
+    assert f"WARNING The replica s3://{replica['bucket']}/db of 'default' (" in err
+
+
 def test_vfs_logs_kept_off_the_servers_stdout(served: Project, file_replica) -> None:
     """With read replicas configured, the VFS extension's logs go to stderr."""
     served.configure(

@@ -120,6 +120,7 @@ def prepare(
         graceful_timeout=opts.graceful_timeout,
         ready_timeout=opts.ready_timeout,
         restore_timeout=opts.restore_timeout,
+        replica_check_interval=opts.replica_check_interval,
         require_replica=opts.require_replica,
         shutdown_sync_timeout=shutdown_sync_timeout(data.get("shutdown-sync-timeout")),
         server_env=server_env(settings, environ),

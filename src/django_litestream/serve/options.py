@@ -22,7 +22,7 @@ class Option:
     setting: str
     default: Any
     help: str
-    kind: str = "seconds"  # seconds | flag | commands
+    kind: str = "seconds"  # seconds | interval (seconds, 0 = off) | flag | commands
 
 
 OPTIONS = (
@@ -46,6 +46,15 @@ OPTIONS = (
         60.0,
         "Seconds an unreachable replica is retried, with backoff, when a missing "
         "database is restored on cold start.",
+    ),
+    Option(
+        "--replica-check-interval",
+        "replica_check_interval",
+        30.0,
+        "While the server runs, seconds between checks that every replica confirms a sync; "
+        "a replica that stops confirming (storage down, credentials revoked) is logged as a "
+        "warning, and its recovery too. 0 turns the checks off.",
+        kind="interval",
     ),
     Option(
         "--require-replica",
@@ -74,6 +83,7 @@ class ServeOptions:
     graceful_timeout: float = 30.0
     ready_timeout: float = 60.0
     restore_timeout: float = 60.0
+    replica_check_interval: float = 30.0
     require_replica: bool = False
     pre: tuple[tuple[str, ...], ...] = ()
     command: tuple[str, ...] = field(default=())
@@ -173,6 +183,12 @@ def _from_setting(option: Option, value: Any) -> Any:
                 "[['python', 'manage.py', 'migrate', '--noinput']], not {value!r}."
             )
         return tuple(_split(v, f"{where}[{i}]") for i, v in enumerate(value))
+    if option.kind == "interval":
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigurationError(
+                f"{where} must be a number of seconds (0 = off), not {value!r}."
+            )
+        return float(value)
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ConfigurationError(f"{where} must be a positive number of seconds, not {value!r}.")
     return float(value)
@@ -197,6 +213,8 @@ def parse(args: Sequence[str], setting: Mapping[str, Any]) -> ServeOptions:
                 cli_value = tuple(_split(v, option.name) for v in cli_value)
             elif option.kind == "seconds" and cli_value <= 0:
                 raise UsageError(f"serve: {option.name} must be a positive number of seconds.")
+            elif option.kind == "interval" and cli_value < 0:
+                raise UsageError(f"serve: {option.name} must be 0 (off) or a number of seconds.")
             values[option.setting] = cli_value
         elif option.setting in setting:
             values[option.setting] = _from_setting(option, setting[option.setting])

@@ -42,6 +42,7 @@ class Plan:
     restore_timeout: float
     require_replica: bool
     shutdown_sync_timeout: float
+    replica_check_interval: float = 30.0  # 0: no checks while the server runs
     server_env: dict[str, str] = field(default_factory=dict)  # added to the server's env
 
     @property

@@ -24,7 +24,7 @@ from typing import Any
 import psutil
 
 from ..runner import describe_status, exit_status, signame, spawn
-from . import exitcodes, restore, result
+from . import exitcodes, logs, restore, result
 from .lock import DatabaseLock, LockHeld
 from .plan import Plan, read_json
 
@@ -311,12 +311,7 @@ class Supervisor:
 
 
 def main(argv: list[str]) -> int:
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s [django-litestream] %(levelname)s %(message)s",
-    )
+    logs.configure()
     return Supervisor(Plan.load(argv[1])).run()
 
 

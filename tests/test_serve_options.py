@@ -1,0 +1,88 @@
+"""serve's options: the command line over LITESTREAM["serve"], and each bad value's message."""
+
+from __future__ import annotations
+
+import pytest
+
+from django_litestream.errors import ConfigurationError, UsageError
+from django_litestream.serve import options
+
+
+def test_defaults() -> None:
+    opts = options.parse([], {})
+    assert opts == options.ServeOptions()
+    assert opts.replica_check_interval == 30.0
+
+
+def test_command_line_wins_over_the_setting() -> None:
+    opts = options.parse(
+        ["--graceful-timeout", "5", "--replica-check-interval", "0", "--", "gunicorn", "x"],
+        {"graceful_timeout": 20, "replica_check_interval": 10, "command": "uvicorn y"},
+    )
+    assert (opts.graceful_timeout, opts.replica_check_interval) == (5.0, 0.0)
+    assert opts.command == ("gunicorn", "x")
+
+
+def test_settings_apply_without_the_command_line() -> None:
+    opts = options.parse(
+        [], {"replica_check_interval": 0, "pre": ["python manage.py migrate"], "command": "a b"}
+    )
+    assert opts.replica_check_interval == 0.0
+    assert opts.pre == (("python", "manage.py", "migrate"),)
+    assert opts.command == ("a", "b")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--ready-timeout", "0"], "serve: --ready-timeout must be a positive number of seconds."),
+        (
+            ["--replica-check-interval", "-1"],
+            "serve: --replica-check-interval must be 0 (off) or a number of seconds.",
+        ),
+        (
+            ["--graceful-timeout", "soon"],
+            "serve: argument --graceful-timeout: invalid float value: 'soon'. "
+            "Run 'python manage.py litestream serve --help'.",
+        ),
+    ],
+)
+def test_bad_command_line_values(args: list[str], message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        options.parse(args, {})
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (
+            {"ready_timeout": 0},
+            "LITESTREAM['serve']['ready_timeout'] must be a positive number of seconds, not 0.",
+        ),
+        (
+            {"replica_check_interval": -5},
+            "LITESTREAM['serve']['replica_check_interval'] must be a number of seconds "
+            "(0 = off), not -5.",
+        ),
+        (
+            {"replica_check_interval": True},
+            "LITESTREAM['serve']['replica_check_interval'] must be a number of seconds "
+            "(0 = off), not True.",
+        ),
+        (
+            {"require_replica": "yes"},
+            "LITESTREAM['serve']['require_replica'] must be True or False, not 'yes'.",
+        ),
+        (
+            {"graceful_timout": 3},
+            "LITESTREAM['serve'] has unknown key(s) 'graceful_timout'. Known keys: command, "
+            "graceful_timeout, pre, ready_timeout, replica_check_interval, require_replica, "
+            "restore_timeout.",
+        ),
+    ],
+)
+def test_bad_settings(setting: dict, message: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        options.parse([], setting)
+    assert str(caught.value) == message
