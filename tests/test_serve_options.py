@@ -76,7 +76,8 @@ def test_bad_command_line_values(args: list[str], message: str) -> None:
         ),
         (
             {"graceful_timout": 3},
-            "LITESTREAM['serve'] has unknown key(s) 'graceful_timout'. Known keys: command, "
+            "LITESTREAM['serve'] has unknown key(s) 'graceful_timout'. Did you mean "
+            "'graceful_timeout'? Known keys: command, "
             "graceful_timeout, pre, ready_timeout, replica_check_interval, require_replica, "
             "restore_timeout.",
         ),

@@ -7,6 +7,7 @@ line wins.
 from __future__ import annotations
 
 import argparse
+import difflib
 import shlex
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -198,9 +199,11 @@ def parse(args: Sequence[str], setting: Mapping[str, Any]) -> ServeOptions:
     """Merge the command line over ``LITESTREAM['serve']``."""
     unknown = sorted(set(setting) - KNOWN_SETTINGS)
     if unknown:
+        close = difflib.get_close_matches(str(unknown[0]), sorted(KNOWN_SETTINGS), n=1)
+        hint = f"Did you mean '{close[0]}'? " if close else ""
         raise ConfigurationError(
             f"LITESTREAM['serve'] has unknown key(s) {', '.join(map(repr, unknown))}. "
-            f"Known keys: {', '.join(sorted(KNOWN_SETTINGS))}."
+            f"{hint}Known keys: {', '.join(sorted(KNOWN_SETTINGS))}."
         )
     p = parser()
     p.__class__ = _Parser
