@@ -254,6 +254,43 @@ def test_new_replica_over_pruned_state_names_litestream_reset(
     assert restored_rows(served, tmp_path) == 6
 
 
+def test_database_directory_that_cannot_be_made_is_a_clear_error(
+    served: Project, file_replica: dict[str, str]
+) -> None:
+    """No traceback when the database's directory cannot exist (a file is in the way)."""
+    blocker = served.root / "data"
+    blocker.write_text("a file where the database's directory should be")
+    name = blocker / "db.sqlite3"
+    served.configure(
+        {"dbs": [{"path": "default", "replica": file_replica}]},
+        {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(name)}},
+    )
+    result = served.run("litestream", "serve", "--", sys.executable, "-c", "pass")
+    assert result.returncode == exitcodes.LOCKED, result.stderr
+    assert "Traceback" not in result.stderr
+    assert (
+        f"Cannot create the lock file {name}.serve-lock: File exists ({blocker}). Check that "
+        "the database's directory exists (or can be created) and that this user may write "
+        "there."
+    ) in result.stderr
+
+
+def test_restore_that_cannot_write_is_a_clear_error(served: Project, file_replica) -> None:
+    """The restore's own files cannot be written (a directory is in the way): exit 69."""
+    write_rows(served.db, 3)
+    assert served.run("litestream", "replicate", "-once").returncode == 0
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{served.db}{suffix}").unlink(missing_ok=True)
+    shutil.rmtree(meta_dir(served))
+    (served.root / f"{served.db.name}.restoring").mkdir()
+    (served.root / f"{served.db.name}.restoring" / "x").write_text("not removable by unlink")
+    result = served.run("litestream", "serve", "--", sys.executable, "-c", "pass")
+    assert result.returncode == exitcodes.RESTORE_FAILED, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"Cannot restore 'default' ({served.db}): " in result.stderr
+    assert "Check that its directory exists (or can be created)" in result.stderr
+
+
 def test_empty_replica_starts_fresh_with_a_warning(served: Project, file_replica) -> None:
     result = served.run("litestream", "serve", "--", sys.executable, "-c", "pass")
     assert result.returncode == 0, result.stderr

@@ -20,11 +20,12 @@ EXIT_CODES = {
     USAGE: "bad command-line arguments to serve",
     REPLICA_EMPTY: "--require-replica was given and a missing database's replica holds no backup",
     RESTORE_FAILED: "a missing database could not be restored (replica unreachable or "
-    "broken after retrying for --restore-timeout, or the restored copy failed its "
-    "integrity check)",
+    "broken after retrying for --restore-timeout, the restored copy failed its integrity "
+    "check, or the restore could not write beside the database)",
     LITESTREAM_DIED: "Litestream exited while the server was running; the server was "
     "stopped so that it does not serve unreplicated",
-    LOCKED: "another serve holds the lock on one of the databases",
+    LOCKED: "another serve holds the lock on one of the databases, or the lock file beside "
+    "a database cannot be created",
     SYNC_UNCONFIRMED: "the server exited but the final sync to the replica could not be "
     "confirmed; the newest writes may not be in the replica",
     NOT_READY: "Litestream did not become ready (metrics address answering and every "

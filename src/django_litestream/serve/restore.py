@@ -20,6 +20,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -41,6 +42,7 @@ class Outcome:
     state: str
     detail: str = ""
     seconds: float = 0.0
+    local: bool = False  # FAILED on this machine (a path or permission), not at the replica
 
 
 def is_missing(path: str) -> bool:
@@ -77,8 +79,8 @@ def set_aside_leftovers(db: PlanDB) -> str | None:
     if not keep:
         return None
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    stale = f"{db.path}.stale-{stamp}"
-    os.makedirs(stale, mode=0o700, exist_ok=True)
+    head, name = os.path.split(db.path)
+    stale = tempfile.mkdtemp(prefix=f"{name}.stale-{stamp}-", dir=head)  # 0700, unique
     for path in keep:
         shutil.move(path, os.path.join(stale, os.path.basename(path)))
     log.warning(
@@ -141,9 +143,39 @@ def restore_one(
     timeout: float,
     cancel: threading.Event,
 ) -> Outcome:
-    started = time.monotonic()
+    """Restore ``db`` if it is missing; a local error (a path, a permission) is an outcome."""
     if not is_missing(db.path):
         return Outcome(db, PRESENT)
+    try:
+        set_aside_leftovers(db)
+        return _restore(
+            db, binary=binary, config_path=config_path, env=env, timeout=timeout, cancel=cancel
+        )
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            _remove(f"{db.path}.restoring")
+        return Outcome(db, FAILED, describe_os_error(exc), local=True)
+    except sqlite3.Error as exc:  # the restored copy cannot even be opened
+        with contextlib.suppress(OSError):
+            _remove(f"{db.path}.restoring")
+        return Outcome(db, FAILED, f"the restored copy cannot be opened: {exc}")
+
+
+def describe_os_error(exc: OSError) -> str:
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
+
+
+def _restore(
+    db: PlanDB,
+    *,
+    binary: str,
+    config_path: str,
+    env: Mapping[str, str],
+    timeout: float,
+    cancel: threading.Event,
+) -> Outcome:
+    started = time.monotonic()
     os.makedirs(os.path.dirname(db.path), exist_ok=True)
     tmp = f"{db.path}.restoring"
     deadline = started + timeout
@@ -197,7 +229,6 @@ def restore_missing(
     """Restore every missing database concurrently; one outcome per database."""
     missing = [db for db in dbs if is_missing(db.path)]
     for db in missing:
-        set_aside_leftovers(db)
         log.info("%s is missing; restoring it from %s", db.label, db.replica)
     with ThreadPoolExecutor(max_workers=max(1, len(missing))) as pool:
         futures = {
@@ -227,12 +258,10 @@ def create_empty(path: str) -> None:
         conn.close()
 
 
-def report(
-    outcomes: Sequence[Outcome], dbs: Sequence[PlanDB], *, require_replica: bool
-) -> int | None:
+def report(outcomes: Sequence[Outcome], *, require_replica: bool) -> int | None:
     """Log what the restore did; the exit code when serve must stop, else None.
 
-    On success every database that is still missing is created empty, so that Litestream
+    On success every database whose replica was empty is created empty, so that Litestream
     can confirm a first sync before the server starts.
     """
     code = None
@@ -256,6 +285,14 @@ def report(
                 db.label,
                 db.replica,
             )
+        elif outcome.state == FAILED and outcome.local:
+            log.error(
+                "Cannot restore %s: %s. Check that its directory exists (or can be created) "
+                "and that this user may write there.",
+                db.label,
+                outcome.detail,
+            )
+            code = exitcodes.RESTORE_FAILED
         elif outcome.state == FAILED:
             log.error(
                 "Cannot restore %s from %s: %s. Check that the replica is reachable and its "
@@ -266,7 +303,19 @@ def report(
             )
             code = exitcodes.RESTORE_FAILED
     if code is None:
-        for db in dbs:
+        # Only a database whose replica was found empty starts fresh; never one that has no
+        # outcome (so a failure that escaped the restore can never become an empty start).
+        for db in (o.db for o in outcomes if o.state == EMPTY):
             if is_missing(db.path):
-                create_empty(db.path)
+                try:
+                    create_empty(db.path)
+                except (OSError, sqlite3.Error) as exc:
+                    detail = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+                    log.error(
+                        "Cannot create the empty database %s: %s. Check that its directory "
+                        "exists (or can be created) and that this user may write there.",
+                        db.label,
+                        detail,
+                    )
+                    code = exitcodes.RESTORE_FAILED
     return code

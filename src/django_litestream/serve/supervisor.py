@@ -25,7 +25,7 @@ import psutil
 
 from ..runner import describe_status, exit_status, signame, spawn
 from . import exitcodes, logs, restore, result
-from .lock import DatabaseLock, LockHeld
+from .lock import DatabaseLock, LockHeld, lock_path
 from .plan import Plan, read_json
 
 log = logging.getLogger("django_litestream.serve")
@@ -216,6 +216,14 @@ class Supervisor:
             except LockHeld as exc:
                 log.error("%s", exc)
                 return exitcodes.LOCKED
+            except OSError as exc:
+                log.error(
+                    "Cannot create the lock file %s: %s. Check that the database's directory "
+                    "exists (or can be created) and that this user may write there.",
+                    lock_path(lock.db),
+                    restore.describe_os_error(exc),
+                )
+                return exitcodes.LOCKED
         return None
 
     def restore(self) -> int | None:
@@ -233,6 +241,10 @@ class Supervisor:
                         cancel=self.cancel,
                     )
                 )
+            except Exception as exc:  # a bug: never let it turn into a fresh, empty start
+                log.error(
+                    "The restore failed unexpectedly (%r); this is a bug, please report it", exc
+                )
             finally:
                 self.events.put_nowait(WAKE)  # the loop notices at once, not on its next tick
 
@@ -243,7 +255,9 @@ class Supervisor:
             worker.join(0)
         if self.stopping is not None:
             return exit_status(-self.stopping)
-        return restore.report(outcomes, self.plan.dbs, require_replica=self.plan.require_replica)
+        if len(outcomes) != len(self.plan.dbs):
+            return exitcodes.RESTORE_FAILED
+        return restore.report(outcomes, require_replica=self.plan.require_replica)
 
     def wait_event(self, timeout: float, *, during_restore: bool = False) -> None:
         try:
