@@ -151,17 +151,25 @@ def restore_one(
         return _restore(
             db, binary=binary, config_path=config_path, env=env, timeout=timeout, cancel=cancel
         )
-    except OSError as exc:
+    except (OSError, sqlite3.Error) as exc:
         with contextlib.suppress(OSError):
             _remove(f"{db.path}.restoring")
-        return Outcome(db, FAILED, describe_os_error(exc), local=True)
-    except sqlite3.Error as exc:  # the restored copy cannot even be opened
-        with contextlib.suppress(OSError):
-            _remove(f"{db.path}.restoring")
+        if isinstance(exc, OSError):
+            return Outcome(db, FAILED, describe_error(exc), local=True)
+        # sqlite3.Error: the restored copy cannot even be opened
         return Outcome(db, FAILED, f"the restored copy cannot be opened: {exc}")
 
 
-def describe_os_error(exc: OSError) -> str:
+# Said after every local failure to write beside a database.
+WRITE_HINT = (
+    "Check that its directory exists (or can be created) and that this user may write there."
+)
+
+
+def describe_error(exc: Exception) -> str:
+    """An OSError as "reason (path)"; anything else as its text."""
+    if not isinstance(exc, OSError):
+        return str(exc)
     where = f" ({exc.filename})" if exc.filename else ""
     return f"{exc.strerror or exc}{where}"
 
@@ -286,12 +294,7 @@ def report(outcomes: Sequence[Outcome], *, require_replica: bool) -> int | None:
                 db.replica,
             )
         elif outcome.state == FAILED and outcome.local:
-            log.error(
-                "Cannot restore %s: %s. Check that its directory exists (or can be created) "
-                "and that this user may write there.",
-                db.label,
-                outcome.detail,
-            )
+            log.error("Cannot restore %s: %s. %s", db.label, outcome.detail, WRITE_HINT)
             code = exitcodes.RESTORE_FAILED
         elif outcome.state == FAILED:
             log.error(
@@ -310,12 +313,11 @@ def report(outcomes: Sequence[Outcome], *, require_replica: bool) -> int | None:
                 try:
                     create_empty(db.path)
                 except (OSError, sqlite3.Error) as exc:
-                    detail = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
                     log.error(
-                        "Cannot create the empty database %s: %s. Check that its directory "
-                        "exists (or can be created) and that this user may write there.",
+                        "Cannot create the empty database %s: %s. %s",
                         db.label,
-                        detail,
+                        describe_error(exc),
+                        WRITE_HINT,
                     )
                     code = exitcodes.RESTORE_FAILED
     return code

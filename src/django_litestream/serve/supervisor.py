@@ -221,7 +221,7 @@ class Supervisor:
                     "Cannot create the lock file %s: %s. Check that the database's directory "
                     "exists (or can be created) and that this user may write there.",
                     lock_path(lock.db),
-                    restore.describe_os_error(exc),
+                    restore.describe_error(exc),
                 )
                 return exitcodes.LOCKED
         return None
