@@ -1,0 +1,126 @@
+"""What a replica holds: its LTX files, read with ``litestream ltx -json -level all``.
+
+One bounded call of the binary (an unreachable S3 endpoint makes ``ltx`` retry for
+minutes), used wherever the project needs the replica's position: the newest txid and the
+time of the newest and oldest files. No Django here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+
+class ReplicaUnreachable(Exception):
+    """The replica could not be listed; ``str()`` says why, in one line."""
+
+
+@dataclass(frozen=True)
+class LTXFile:
+    level: int
+    min_txid: int
+    max_txid: int
+    size: int
+    created: datetime  # aware, UTC; Litestream records whole seconds
+
+
+@dataclass(frozen=True)
+class Contents:
+    files: tuple[LTXFile, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not self.files
+
+    @property
+    def newest_txid(self) -> int | None:
+        return max((f.max_txid for f in self.files), default=None)
+
+    @property
+    def newest_at(self) -> datetime | None:
+        """When the replica last received a file (of any level)."""
+        return max((f.created for f in self.files), default=None)
+
+    @property
+    def oldest_at(self) -> datetime | None:
+        return min((f.created for f in self.files), default=None)
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+def parse(text: str) -> Contents:
+    """Parse ``ltx -json`` output; ValueError when it is not what Litestream prints."""
+    data = json.loads(text)
+    if not isinstance(data, list):
+        raise ValueError("expected a JSON list")
+    files = []
+    for item in data:
+        created = datetime.fromisoformat(str(item["timestamp"]).replace("Z", "+00:00"))
+        files.append(
+            LTXFile(
+                level=int(item["level"]),
+                min_txid=int(str(item["min_txid"]), 16),
+                max_txid=int(str(item["max_txid"]), 16),
+                size=int(item["size"]),
+                created=created.astimezone(timezone.utc),
+            )
+        )
+    return Contents(tuple(files))
+
+
+def txid_hex(txid: int) -> str:
+    """A txid as Litestream prints it and as ``restore -txid`` reads it."""
+    return f"{txid:016x}"
+
+
+def list_files(
+    binary: str,
+    target: str,
+    *,
+    config_path: str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+) -> Contents:
+    """The LTX files of ``target`` (a replica URL, or a database path of ``config_path``).
+
+    Bounded by ``timeout``: the binary runs in its own session and the whole session is
+    killed when time runs out, so a grandchild cannot keep the call waiting.
+    """
+    argv: Sequence[str] = [binary, "ltx", "-json", "-level", "all"]
+    if config_path:
+        argv = [*argv, "-config", config_path]
+    proc = subprocess.Popen(
+        [*argv, target],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=None if env is None else dict(env),
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise ReplicaUnreachable(
+            f"listing the replica did not finish within {timeout:g}s (storage unreachable?)"
+        ) from None
+    if proc.returncode != 0:
+        lines = (stderr or stdout).strip().splitlines()
+        raise ReplicaUnreachable(lines[-1] if lines else f"litestream ltx exited {proc.returncode}")
+    try:
+        return parse(stdout)
+    except (ValueError, KeyError, TypeError):
+        raise ReplicaUnreachable(
+            f"unexpected output from {binary} ltx: {stdout.strip()[:200]!r}"
+        ) from None
