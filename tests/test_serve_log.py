@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -218,9 +219,19 @@ def test_quit_is_logged_as_quit(served: Project, tmp_path: Path) -> None:
 
 # -- a full local disk --------------------------------------------------------------------------
 
+
+def can_mount_tmpfs() -> bool:
+    """Root with unshare, and allowed to mount (a container may deny CAP_SYS_ADMIN)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    with tempfile.TemporaryDirectory() as where:
+        probe = ["unshare", "--mount", "--propagation", "private", "mount", "-t", "tmpfs"]
+        result = subprocess.run([*probe, "tmpfs", where], capture_output=True, timeout=30)
+    return result.returncode == 0
+
+
 needs_mounts = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("unshare") is None,
-    reason="mounting a small tmpfs needs root and unshare",
+    not can_mount_tmpfs(), reason="mounting a small tmpfs needs root, unshare and CAP_SYS_ADMIN"
 )
 
 
