@@ -11,7 +11,7 @@ PIP := $(VPY) -m pip --disable-pip-version-check -q
 PORT ?= 8000
 export PORT
 
-.PHONY: help example test lint bench docs clean
+.PHONY: help example test lint bench docs wheel clean
 
 help:
 	@echo "make example   run examples/demo under 'manage.py litestream serve' (http://127.0.0.1:$(PORT)/)"
@@ -19,6 +19,7 @@ help:
 	@echo "make lint      ruff (lint + format check) and mypy --strict on src/"
 	@echo "make bench     run benchmarks/bench_serve.py (serve vs the plain recipe vs bare gunicorn)"
 	@echo "make docs      build the documentation into docs/_build/html"
+	@echo "make wheel     build dist/django_litestream-<version>-py3-none-any.whl from this checkout"
 	@echo "make clean     remove .venv, docs/_build and the example's database and replica"
 
 $(VPY):
@@ -28,8 +29,8 @@ $(VPY):
 
 # Stamp files record what is installed; they are remade when their inputs change.
 $(VENV)/.example-installed: $(VPY) pyproject.toml examples/requirements.txt
-	@echo "Installing django-litestream, gunicorn and the example's requirements into $(VENV) ..."
-	$(PIP) install -e . gunicorn -r examples/requirements.txt
+	@echo "Installing django-litestream[serve] and the example's requirements into $(VENV) ..."
+	$(PIP) install -e '.[serve]' -r examples/requirements.txt
 	@touch $@
 
 $(VENV)/.test-installed: $(VPY) pyproject.toml
@@ -40,9 +41,11 @@ $(VENV)/.test-installed: $(VPY) pyproject.toml
 # The example replicates to examples/demo/replica/ (no cloud account). serve restores the
 # database from there when it is missing, runs migrate, waits until Litestream has
 # replicated, then runs gunicorn. Stop it with Ctrl-C: the final sync still runs.
+# The command is the recommended Procfile line, run with .venv first on PATH.
 example: $(VENV)/.example-installed
 	@echo "Serving http://127.0.0.1:$(PORT)/ ; replica: examples/demo/replica/ ; Ctrl-C stops."
-	cd examples/demo && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ../../$(VPY) manage.py litestream serve
+	cd examples/demo && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
+	  python manage.py litestream serve --pre "python manage.py migrate --noinput"
 
 # The storage servers (sshd, Azurite) need apt/npm and root; without them the SFTP and
 # Azure tests skip, and everything else still runs.
@@ -72,6 +75,14 @@ docs: $(VENV)/.test-installed
 	$(VENV)/bin/sphinx-build -W -q -b html docs docs/_build/html
 	@echo "Open docs/_build/html/index.html"
 
+# The wheel that docs/installation.rst installs. Building needs only setuptools, which pip
+# puts into an isolated build environment (WHEEL_FLAGS=--no-build-isolation uses .venv's).
+# build/ is removed first: setuptools would copy modules deleted since the last build.
+wheel: $(VPY)
+	rm -rf build
+	$(PIP) wheel --no-deps $(WHEEL_FLAGS) -w dist .
+	@ls dist/*.whl
+
 clean:
-	rm -rf $(VENV) docs/_build examples/demo/db.sqlite3* examples/demo/.db.sqlite3-litestream \
-	  examples/demo/replica
+	rm -rf $(VENV) docs/_build build dist examples/demo/db.sqlite3* \
+	  examples/demo/.db.sqlite3-litestream examples/demo/replica

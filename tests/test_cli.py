@@ -458,13 +458,23 @@ def test_command_table_matches_binary():
     assert "unknown command" in binary_help("generations")  # the probe can say no
 
 
+def test_command_summaries_are_the_binarys():
+    """'manage.py litestream --help' shows the pinned binary's own line about each command."""
+    section = binary_help().split("The commands are:", 1)[1]
+    listed = dict(re.findall(r"^\t(\w+)\s{2,}(\S.*?)\s*$", section, re.MULTILINE))
+    assert len(listed) == 14, listed
+    assert set(commands.SUMMARIES) == commands.ALL
+    assert {k: v for k, v in commands.SUMMARIES.items() if k != "wal"} == listed
+
+
 def test_every_command_reachable_through_manage_py(project: Project):
     project.configure(file_settings(FILE_REP))
     result = project.run("litestream", "version")
     assert (result.returncode, result.stdout.strip()) == (0, "0.5.17")
     help_text = project.run("litestream", "--help").stdout
     for command in commands.ALL:
-        assert re.search(rf"^  {command}$", help_text, re.MULTILINE), command
+        line = rf"^  {command}\s+{re.escape(commands.SUMMARIES[command])}$"
+        assert re.search(line, help_text, re.MULTILINE), command
 
 
 # -- argument handling -----------------------------------------------------------------

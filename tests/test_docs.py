@@ -8,12 +8,15 @@ Sphinx build must pass with warnings as errors.
 
 from __future__ import annotations
 
+import pickle
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from docutils import nodes
+from docutils.core import publish_doctree
 
 from django_litestream import binary, cli, commands, conf, download
 
@@ -183,10 +186,84 @@ def test_readme_make_targets_exist() -> None:
     assert used <= targets, f"README.md uses make targets the Makefile lacks: {used - targets}"
 
 
+# -- the version and the install instruction -----------------------------------------------
+
+
+def project_version() -> str:
+    (version,) = re.findall(r'^version = "([^"]+)"', read(ROOT / "pyproject.toml"), re.MULTILINE)
+    return version
+
+
+def test_version_is_above_the_unrelated_releases_on_pypi() -> None:
+    """PyPI's django-litestream 0.3.2 (and the 0.6.0 its repository lists) must sort lower,
+    and be a major version behind, so that 0.x pins keep their users on the old line."""
+    major = int(project_version().split(".")[0])
+    assert major >= 1, project_version()
+
+
+def test_changelog_and_wheel_names_carry_the_version() -> None:
+    version = project_version()
+    heading = read(DOCS / "changelog.rst").split("\n")[3]
+    assert heading.startswith(f"{version} "), (
+        f"docs/changelog.rst's first section is {heading!r}, not version {version}"
+    )
+    for path in [ROOT / "README.md", *sorted(DOCS.glob("*.rst"))]:
+        for found in re.findall(r"django_litestream-([^-\s]+)-py3-none-any\.whl", read(path)):
+            assert found == version, f"{path.name} installs a {found} wheel, not {version}"
+    assert "django_litestream-" in read(ROOT / "README.md")
+
+
+# -- one recommended line to deploy with ----------------------------------------------------
+
+RECOMMENDED = 'python manage.py litestream serve --pre "python manage.py migrate --noinput"'
+RECOMMENDED_ARGV = (
+    '"manage.py", "litestream", "serve", "--pre", "python manage.py migrate --noinput"'
+)
+
+
+def deploy_lines() -> list[tuple[str, str]]:
+    """Every Procfile, ENTRYPOINT, ExecStart and make-example line in the docs and examples."""
+    files = [
+        ROOT / "README.md",
+        ROOT / "Makefile",
+        *sorted(DOCS.glob("*.rst")),
+        *sorted((ROOT / "examples").rglob("Procfile")),
+        *sorted((ROOT / "examples").rglob("Dockerfile")),
+    ]
+    deploy = re.compile(r"^\s*(?:web:|ENTRYPOINT|ExecStart=|python manage\.py litestream serve)")
+    return [
+        (f"{path.relative_to(ROOT)}", line.strip())
+        for path in files
+        for line in read(path).splitlines()
+        if deploy.match(line) and "litestream" in line
+    ]
+
+
+def test_every_deploy_line_is_the_recommended_one() -> None:
+    """A new project served without migrate has no tables: every place shows --pre migrate."""
+    lines = deploy_lines()
+    places = {where for where, _ in lines}
+    assert {"README.md", "Makefile", "docs/serve.rst", "examples/demo/Procfile"} <= places
+    assert "examples/demo/Dockerfile" in places
+    wrong = [
+        (where, line)
+        for where, line in lines
+        if RECOMMENDED not in line and RECOMMENDED_ARGV not in line
+    ]
+    assert not wrong, f"show {RECOMMENDED!r} here: {wrong}"
+    procfiles = [line for _, line in lines if line.startswith("web:")]
+    assert procfiles and all(line == f"web: {RECOMMENDED}" for line in procfiles), procfiles
+
+
 # -- the build ------------------------------------------------------------------------------
 
 
-def test_sphinx_build_has_no_warnings(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def sphinx_build(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """One ``sphinx-build -W`` of docs/ per module: its result and its doctrees directory."""
+    out = tmp_path_factory.mktemp("sphinx")
     proc = subprocess.run(
         [
             sys.executable,
@@ -198,13 +275,97 @@ def test_sphinx_build_has_no_warnings(tmp_path: Path) -> None:
             "-b",
             "html",
             "-d",
-            str(tmp_path / "doctrees"),
+            str(out / "doctrees"),
             str(DOCS),
-            str(tmp_path / "html"),
+            str(out / "html"),
         ],
         capture_output=True,
         text=True,
         timeout=180,
         check=False,
     )
+    return proc, out / "doctrees"
+
+
+def test_sphinx_build_has_no_warnings(sphinx_build) -> None:
+    proc, _ = sphinx_build
     assert proc.returncode == 0, f"sphinx-build -W failed:\n{proc.stdout}\n{proc.stderr}"
+
+
+# -- tables ---------------------------------------------------------------------------------
+# A simple table whose text overflows a column, or a continuation line that starts in the
+# first column, parses without a warning into extra rows with empty cells: sphinx -W does
+# not notice, so these tests read the parsed tables themselves.
+
+
+def broken_rows(doctree: nodes.document) -> list[str]:
+    """Rows of ``doctree``'s tables that do not fill every column with some text."""
+    found = []
+    for table in doctree.findall(nodes.table):
+        for group in table.findall(nodes.tgroup):
+            columns = int(group["cols"])
+            for row in group.findall(nodes.row):
+                entries = [e for e in row.children if isinstance(e, nodes.entry)]
+                spanned = sum(1 + int(e.get("morecols", 0)) for e in entries)
+                if spanned != columns or any(not e.astext().strip() for e in entries):
+                    cells = " | ".join(e.astext().strip() for e in entries)
+                    found.append(f"{len(entries)} of {columns} cells: [{cells}]")
+    return found
+
+
+def parsed_docs(doctrees: Path) -> dict[str, nodes.document]:
+    return {p.stem: pickle.loads(p.read_bytes()) for p in sorted(doctrees.glob("*.doctree"))}
+
+
+def test_every_table_row_fills_every_column(sphinx_build) -> None:
+    proc, doctrees = sphinx_build
+    assert proc.returncode == 0, proc.stderr
+    docs = parsed_docs(doctrees)
+    tables = sum(len(list(d.findall(nodes.table))) for d in docs.values())
+    assert tables >= 8, f"found only {tables} tables in the built docs"  # the reader works
+    broken = {name: rows for name, d in docs.items() if (rows := broken_rows(d))}
+    assert not broken, f"docs/*.rst: table rows that did not parse as written: {broken}"
+
+
+# The two tables of docs/serve.rst that rendered broken, as they were written.
+SPLIT_ROW = """\
+==============================================  ==========================
+Plain ``replicate -exec``                        ``serve``
+==============================================  ==========================
+a server that traps TERM and exits non-zero      the final sync always runs
+skips the final sync
+==============================================  ==========================
+"""
+SPLIT_ROW_BOTH_FILLED = """\
+============================  ==============================================
+Signal to ``serve``           Effect
+============================  ==============================================
+HUP, USR1, USR2, TTIN, TTOU,  Passed to the server process only (gunicorn:
+WINCH                         reload, ...); Litestream keeps replicating.
+============================  ==============================================
+"""
+
+
+def test_the_table_checks_catch_both_old_breakages() -> None:
+    def rows(text: str) -> list[str]:
+        return broken_rows(publish_doctree(text, settings_overrides={"report_level": 5}))
+
+    # A continuation that starts in the first column becomes a row with an empty cell.
+    assert rows(SPLIT_ROW) == ["2 of 2 cells: [skips the final sync | ]"]
+    # When both halves have text, every row looks full: only the form check can see it,
+    # which is why the docs write tables as list-tables, where a row cannot split.
+    assert rows(SPLIT_ROW_BOTH_FILLED) == []
+    assert TABLE_BORDER.search(SPLIT_ROW_BOTH_FILLED)
+
+
+TABLE_BORDER = re.compile(r"^(?:={2,}(?: +={2,})+|\+(?:[-=]+\+)+)\s*$", re.MULTILINE)
+
+
+def test_tables_are_list_tables() -> None:
+    """Simple and grid tables break silently when a cell's text grows; list-tables do not."""
+    for path in sorted(DOCS.glob("*.rst")):
+        match = TABLE_BORDER.search(read(path))
+        assert match is None, (
+            f"docs/{path.name} has a simple or grid table (line "
+            f"{read(path)[: match.start()].count(chr(10)) + 1}); write it as '.. list-table::'"
+        )

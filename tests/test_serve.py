@@ -184,7 +184,8 @@ def test_leftovers_of_a_missing_database_are_moved_aside(served: Project) -> Non
     (stale,) = served.root.glob(f"{served.db.name}.stale-*")
     assert (
         f"is missing but left {wal.name} and .{served.db.name}-litestream behind; "
-        f"moved to {stale} so"
+        f"moved to {stale} so that neither SQLite nor Litestream mistakes it for part of the "
+        "new database. Delete that directory once you know you do not need it.\n"
     ) in result.stderr, result.stderr
     # Moved, not deleted: the old state may hold the only copy of a last transaction.
     assert sorted(p.name for p in (stale / meta_dir(served).name).rglob("*.ltx")) == ltx
@@ -221,7 +222,12 @@ def test_fresh_start_over_stale_litestream_state_does_not_stall(
         "5",
     )
     assert result.returncode == 0, result.stderr
-    assert "holds no backup: starting with an empty database" in result.stderr
+    # A database was here before (its state was moved aside): an empty replica is suspicious.
+    assert (
+        "WARNING 'default' (" in result.stderr
+        and "holds no backup, although a database was here before: starting with an empty database"
+        in result.stderr
+    ), result.stderr
     assert restored_rows(served, tmp_path) == 5
 
 
@@ -291,10 +297,16 @@ def test_restore_that_cannot_write_is_a_clear_error(served: Project, file_replic
     assert "Check that its directory exists (or can be created)" in result.stderr
 
 
-def test_empty_replica_starts_fresh_with_a_warning(served: Project, file_replica) -> None:
+def test_empty_replica_starts_fresh_calmly(served: Project, file_replica) -> None:
+    """A first start (no database, nothing left behind, an empty replica) is no warning."""
     result = served.run("litestream", "serve", "--", sys.executable, "-c", "pass")
     assert result.returncode == 0, result.stderr
-    assert f"its replica file://{file_replica['path']} holds no backup: starting" in result.stderr
+    assert (
+        f"INFO No backup in file://{file_replica['path']} yet: 'default' ({served.db}) starts "
+        "as a new, empty database. (If this machine should have restored data, check the "
+        "replica's bucket and path; --require-replica makes this an error.)\n"
+    ) in result.stderr, result.stderr
+    assert "WARNING" not in result.stderr
     assert served.db.exists()
 
 
@@ -725,7 +737,11 @@ def test_stdout_is_the_servers_alone(served: Project) -> None:
     result = served.run("litestream", "serve", "--", sys.executable, "-c", "print('hello')")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "hello\n"
-    assert "litestream" in result.stderr  # Litestream's own logs went to stderr
+    verbose = served.run(
+        "litestream", "serve", "--verbose", "--", sys.executable, "-c", "print('hello')"
+    )
+    assert verbose.stdout == "hello\n"
+    assert "level=INFO msg=litestream version=" in verbose.stderr  # Litestream's, on stderr
 
 
 def test_cold_start_from_s3_restores_several_databases(project: Project, s3_replica) -> None:

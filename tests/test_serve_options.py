@@ -79,7 +79,7 @@ def test_bad_command_line_values(args: list[str], message: str) -> None:
             "LITESTREAM['serve'] has unknown key(s) 'graceful_timout'. Did you mean "
             "'graceful_timeout'? Known keys: command, "
             "graceful_timeout, pre, ready_timeout, replica_check_interval, require_replica, "
-            "restore_timeout.",
+            "restore_timeout, verbose.",
         ),
     ],
 )

@@ -15,6 +15,24 @@ import subprocess
 from collections.abc import Mapping, Sequence
 
 CONFIG = frozenset({"databases", "ltx", "wal", "replicate", "reset", "restore", "status"})
+# One line about each, as ``litestream -h`` of the pinned binary says it (a test compares).
+SUMMARIES = {
+    "databases": "list databases specified in config file",
+    "info": "show daemon information",
+    "list": "list all managed databases",
+    "ltx": "list available LTX files for a database",
+    "register": "register a database for replication",
+    "replicate": "runs a server to replicate databases",
+    "reset": "reset local state for a database",
+    "restore": "recovers database backup from a replica",
+    "start": "start replication for a database",
+    "status": "display replication status for databases",
+    "stop": "stop replication for a database",
+    "sync": "force an immediate sync for a database",
+    "unregister": "unregister a database from replication",
+    "version": "prints the binary version",
+    "wal": "deprecated alias of ltx",  # not in the binary's list; it still accepts it
+}
 SOCKET = frozenset({"info", "list", "register", "start", "stop", "sync", "unregister"})
 PLAIN = frozenset({"version"})
 ALL = CONFIG | SOCKET | PLAIN

@@ -74,10 +74,17 @@ def signame(signum: int) -> str:
         return f"signal {signum}"
 
 
-def describe_status(status: int) -> str:
-    """'exit status N', or 'killed by SIGNAME' for a shell-style 128+N."""
+def describe_status(status: int, *, killed_by: str = "") -> str:
+    """'exit status N', or 'killed by SIGNAME' for a shell-style 128+N.
+
+    ``killed_by`` names who sent the signal when that is known (``"serve"``); an unexplained
+    SIGKILL gets the usual hint that the kernel's out-of-memory killer may have sent it.
+    """
     if status > 128 and status - 128 < signal.NSIG:
-        hint = " (out of memory?)" if status - 128 == signal.SIGKILL else ""
+        if killed_by:
+            hint = f" from {killed_by}"
+        else:
+            hint = " (out of memory?)" if status - 128 == signal.SIGKILL else ""
         return f"killed by {signame(status - 128)}{hint}"
     return f"exit status {status}"
 

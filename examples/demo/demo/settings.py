@@ -80,9 +80,10 @@ else:
 HOST = os.environ.get("HOST", "127.0.0.1")
 PORT = os.environ.get("PORT", "8000")
 
-# `python manage.py litestream serve`: migrate after the restore, then run gunicorn.
-# sys.executable keeps both commands in this virtual environment even when it is not on PATH.
+# The server that `python manage.py litestream serve --pre "python manage.py migrate
+# --noinput"` (the Procfile's line) starts once the database is restored, migrated and
+# replicated. sys.executable keeps gunicorn in this virtual environment even when it is
+# not on PATH.
 LITESTREAM["serve"] = {
     "command": [sys.executable, "-m", "gunicorn", "demo.wsgi", "--bind", f"{HOST}:{PORT}"],
-    "pre": [[sys.executable, "manage.py", "migrate", "--noinput"]],
 }

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import socket
 import sys
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import binary, cli, keys
-from ..config import Settings
+from ..config import EnvRef, Settings
 from ..errors import ConfigurationError
 from ..runner import make_private_dir, write_private
 from . import options
@@ -38,6 +40,27 @@ def server_env(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]
     return {}
 
 
+QUIET_LEVEL = "warn"
+DETAILED_LEVELS = ("debug", "trace")
+
+
+def litestream_logging(configured: Any, *, verbose: bool) -> dict[str, Any]:
+    """The ``logging`` section serve gives Litestream: on stderr, and quiet by default.
+
+    Litestream's routine INFO lines (about ten per start) are left out unless the user
+    set ``LITESTREAM["logging"]["level"]`` or asked for ``--verbose``; its warnings and
+    errors always show. (Litestream's own ``LOG_LEVEL`` variable overrides all of this.)
+    """
+    conf = dict(configured) if isinstance(configured, Mapping) else {}
+    conf.setdefault("stderr", True)
+    if verbose:
+        if str(conf.get("level", "")).lower() not in DETAILED_LEVELS:
+            conf["level"] = "info"
+    else:
+        conf.setdefault("level", QUIET_LEVEL)
+    return conf
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -48,23 +71,58 @@ def default_command() -> tuple[str, ...]:
     from django.conf import settings
 
     wsgi = getattr(settings, "WSGI_APPLICATION", None)
-    if not wsgi or importlib.util.find_spec("gunicorn") is None:
-        missing = "gunicorn is not installed" if wsgi else "WSGI_APPLICATION is not set"
+    if not wsgi:
         raise ConfigurationError(
-            f"serve has no server command to run ({missing}). Give one after '--' "
-            "(python manage.py litestream serve -- gunicorn myproject.wsgi), or set "
-            "LITESTREAM['serve']['command']."
+            "serve has no server command to run (WSGI_APPLICATION is not set). Give one "
+            "after '--' (python manage.py litestream serve -- gunicorn myproject.wsgi), or "
+            "set LITESTREAM['serve']['command']."
+        )
+    if importlib.util.find_spec("gunicorn") is None:
+        raise ConfigurationError(
+            "serve has no server command to run: it runs gunicorn by default, and gunicorn "
+            "is not installed. Install it (python -m pip install gunicorn, or install "
+            "django-litestream with its 'serve' extra), or give a command after '--' "
+            "(python manage.py litestream serve -- python manage.py runserver)."
         )
     module, _, attr = wsgi.rpartition(".")
     return (sys.executable, "-m", "gunicorn", f"{module}:{attr}")
 
 
-def describe_replica(replica: Mapping[str, Any]) -> str:
+# "$NAME" or "${NAME}", as Litestream expands them in its configuration.
+_REFERENCE = re.compile(r"\$(?:(\w+)|\{(\w+)\})")
+
+
+def _shown(value: Any, environ: Mapping[str, str]) -> str:
+    """A replica's bucket or path as Litestream will read it, for log lines.
+
+    Variable references are resolved from the environment, so that a message names the
+    real bucket (a secret is never shown: only bucket, path and url are described). An
+    unset variable stays ``$NAME``, which makes the missing variable visible.
+    """
+    if isinstance(value, EnvRef):
+        return environ.get(value.name) or f"${value.name}"
+    return _REFERENCE.sub(lambda m: environ.get(m.group(1) or m.group(2)) or m.group(0), str(value))
+
+
+def _without_password(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def describe_replica(replica: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    """Where a replica is, for messages: ``s3://my-bucket/db.sqlite3``, ``file:///srv/r``."""
     if replica.get("url"):
-        return str(replica["url"])
+        return _without_password(_shown(replica["url"], environ))
     kind = replica.get("type", "s3")
-    where = "/".join(str(replica[k]).strip("/") for k in ("bucket", "path") if replica.get(k))
-    return f"{kind}://{where}" if kind != "file" else f"file://{replica.get('path', '')}"
+    if kind == "file":
+        return f"file://{_shown(replica.get('path', ''), environ)}"
+    where = "/".join(
+        _shown(replica[k], environ).strip("/") for k in ("bucket", "path") if replica.get(k)
+    )
+    return f"{kind}://{where}"
 
 
 def probe_addr(addr: str) -> str:
@@ -81,8 +139,10 @@ def prepare(
             "LITESTREAM['dbs'] is empty, so serve has no database to restore or replicate. "
             "Add one, e.g. LITESTREAM = {'dbs': [{'path': 'default'}]}."
         )
-    command = opts.command or default_command()
+    # The configuration first: on a new project its errors (no bucket yet) are the ones
+    # to fix first, and they would otherwise hide behind a missing server.
     generated = cli.generate(settings, environ, strict=True)
+    command = opts.command or default_command()
     exe = binary.resolve(
         settings.bin_path, download_url=settings.download_url, progress=cli.print_stderr
     )
@@ -94,9 +154,7 @@ def prepare(
     socket_path = user_socket or os.path.join(runtime, "litestream.sock")
     if not user_socket:
         data["socket"] = {"enabled": True, "path": socket_path}
-    logging_conf = dict(data.get("logging") or {})
-    logging_conf.setdefault("stderr", True)
-    data["logging"] = logging_conf
+    data["logging"] = litestream_logging(data.get("logging"), verbose=opts.verbose)
     config_path = write_private(os.path.join(runtime, "litestream.yml"), generated.render())
     plan = Plan(
         runtime_dir=runtime,
@@ -108,7 +166,7 @@ def prepare(
             PlanDB(
                 db.path,
                 db.label,
-                describe_replica(entry["replica"]),
+                describe_replica(entry["replica"], environ),
                 meta_path=os.path.abspath(
                     os.path.expanduser(str(entry.get("meta-path") or default_meta_path(db.path)))
                 ),

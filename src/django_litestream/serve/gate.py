@@ -125,6 +125,7 @@ class Gate:
                 return {"outcome": result.PRE_FAILED, "command": list(command), "status": status}
         if self.plan.pre and (reason := self.final_sync()):
             return self.not_ready(reason)
+        log.info("%s", logs.starting(self.plan.command, len(self.plan.dbs)))
         started = time.monotonic()
         watch = ReplicaWatch(self.plan)
         watch.start()

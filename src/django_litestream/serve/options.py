@@ -66,11 +66,20 @@ OPTIONS = (
         kind="flag",
     ),
     Option(
+        "--verbose",
+        "verbose",
+        False,
+        "Show Litestream's INFO log lines too (its start-up, snapshots, compactions); by "
+        "default only its warnings and errors are shown, unless LITESTREAM['logging'] "
+        "sets a level.",
+        kind="flag",
+    ),
+    Option(
         "--pre",
         "pre",
         (),
         "A command to run after the restore and before the server, with its writes "
-        "replicated, e.g. --pre 'python manage.py migrate --noinput'. Repeatable.",
+        'replicated, e.g. --pre "python manage.py migrate --noinput". Repeatable.',
         kind="commands",
     ),
 )
@@ -86,6 +95,7 @@ class ServeOptions:
     restore_timeout: float = 60.0
     replica_check_interval: float = 30.0
     require_replica: bool = False
+    verbose: bool = False
     pre: tuple[tuple[str, ...], ...] = ()
     command: tuple[str, ...] = field(default=())
 
@@ -98,8 +108,9 @@ def _epilog() -> str:
         for code, text in sorted(EXIT_CODES.items())
     )
     return (
-        "Every option may also be set in LITESTREAM['serve'] under the setting name in\n"
-        "docs/serve.rst; the command line wins.\n\n"
+        "Every option may also be set in LITESTREAM['serve'] under the setting name shown\n"
+        "after it in brackets, e.g. LITESTREAM['serve']['graceful_timeout'] = 20; the\n"
+        "command line wins. The server command's setting is 'command'.\n\n"
         "Signals: TERM/INT stop gracefully (a second one, or QUIT, stops the server now);\n"
         "HUP, USR1, USR2, TTIN, TTOU and WINCH go to the server only.\n\n"
         "Exit status: the server's own, or 128+N if it died of signal N; otherwise\n"
@@ -123,7 +134,7 @@ def parser() -> argparse.ArgumentParser:
                 dest=option.setting,
                 action="store_true",
                 default=None,
-                help=option.help,
+                help=f"{option.help} [{option.setting}]",
             )
         elif option.kind == "commands":
             p.add_argument(
@@ -132,7 +143,7 @@ def parser() -> argparse.ArgumentParser:
                 action="append",
                 metavar="COMMAND",
                 default=None,
-                help=option.help,
+                help=f"{option.help} [{option.setting}]",
             )
         else:
             p.add_argument(
@@ -141,7 +152,7 @@ def parser() -> argparse.ArgumentParser:
                 type=float,
                 metavar="SECONDS",
                 default=None,
-                help=f"{option.help} Default: {option.default:g}.",
+                help=f"{option.help} Default: {option.default:g}. [{option.setting}]",
             )
     p.add_argument(
         "command",

@@ -15,6 +15,7 @@ transaction.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -28,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..runner import spawn
-from . import exitcodes
+from . import exitcodes, hints
 from .plan import PlanDB
 
 log = logging.getLogger("django_litestream.serve")
@@ -43,6 +44,7 @@ class Outcome:
     detail: str = ""
     seconds: float = 0.0
     local: bool = False  # FAILED on this machine (a path or permission), not at the replica
+    leftovers: str = ""  # where what a missing database left behind was moved to
 
 
 def is_missing(path: str) -> bool:
@@ -85,7 +87,8 @@ def set_aside_leftovers(db: PlanDB) -> str | None:
         shutil.move(path, os.path.join(stale, os.path.basename(path)))
     log.warning(
         "%s is missing but left %s behind; moved to %s so that neither SQLite nor Litestream "
-        "takes it for the new database's (delete it once you know you do not need it)",
+        "mistakes it for part of the new database. Delete that directory once you know you do "
+        "not need it.",
         db.label,
         " and ".join(os.path.basename(p) for p in keep),
         stale,
@@ -147,10 +150,11 @@ def restore_one(
     if not is_missing(db.path):
         return Outcome(db, PRESENT)
     try:
-        set_aside_leftovers(db)
-        return _restore(
+        stale = set_aside_leftovers(db) or ""
+        outcome = _restore(
             db, binary=binary, config_path=config_path, env=env, timeout=timeout, cancel=cancel
         )
+        return dataclasses.replace(outcome, leftovers=stale)
     except (OSError, sqlite3.Error) as exc:
         with contextlib.suppress(OSError):
             _remove(f"{db.path}.restoring")
@@ -164,6 +168,14 @@ def restore_one(
 WRITE_HINT = (
     "Check that its directory exists (or can be created) and that this user may write there."
 )
+
+
+def local_hint(outcome: Outcome) -> str:
+    """The next step after a failure to write beside a database."""
+    if hints.is_disk_full(outcome.detail):
+        hint = hints.storage_hint(outcome.detail)
+        return f"{hint[0].upper()}{hint[1:]}."
+    return WRITE_HINT
 
 
 def describe_error(exc: Exception) -> str:
@@ -213,6 +225,9 @@ def _restore(
             last = "no answer from the replica"
         else:
             last = output.splitlines()[-1] if output else f"litestream restore exited {code}"
+            if hints.is_disk_full(last):  # retrying within seconds will not free space
+                _remove(tmp)
+                return Outcome(db, FAILED, last, local=True)
         if time.monotonic() + delay > deadline:
             _remove(tmp)
             tries = f"{attempt} attempt{'s' if attempt > 1 else ''}"
@@ -285,16 +300,25 @@ def report(outcomes: Sequence[Outcome], *, require_replica: bool) -> int | None:
                 db.replica,
             )
             code = code or exitcodes.REPLICA_EMPTY
-        elif outcome.state == EMPTY:
+        elif outcome.state == EMPTY and outcome.leftovers:
+            # A database was here before (it left files behind), yet its replica is empty.
             log.warning(
-                "%s is missing and its replica %s holds no backup: starting with an empty "
-                "database. If you expected data, check the replica's bucket and path (a typo "
-                "looks exactly like this).",
+                "%s is missing and its replica %s holds no backup, although a database was "
+                "here before: starting with an empty database. If you expected data, check "
+                "the replica's bucket and path (a typo looks exactly like this).",
                 db.label,
                 db.replica,
             )
+        elif outcome.state == EMPTY:
+            log.info(
+                "No backup in %s yet: %s starts as a new, empty database. (If this machine "
+                "should have restored data, check the replica's bucket and path; "
+                "--require-replica makes this an error.)",
+                db.replica,
+                db.label,
+            )
         elif outcome.state == FAILED and outcome.local:
-            log.error("Cannot restore %s: %s. %s", db.label, outcome.detail, WRITE_HINT)
+            log.error("Cannot restore %s: %s. %s", db.label, outcome.detail, local_hint(outcome))
             code = exitcodes.RESTORE_FAILED
         elif outcome.state == FAILED:
             log.error(
@@ -317,7 +341,7 @@ def report(outcomes: Sequence[Outcome], *, require_replica: bool) -> int | None:
                         "Cannot create the empty database %s: %s. %s",
                         db.label,
                         describe_error(exc),
-                        WRITE_HINT,
+                        local_hint(Outcome(db, FAILED, describe_error(exc), local=True)),
                     )
                     code = exitcodes.RESTORE_FAILED
     return code

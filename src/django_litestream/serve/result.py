@@ -35,8 +35,19 @@ STALE_STATE_HINT = (
 )
 
 
-def exit_code(result: dict[str, Any] | None, plan: Plan, litestream_status: int | None) -> int:
-    """``serve``'s exit code for what the gate recorded, logging why when it is not clean."""
+def exit_code(
+    result: dict[str, Any] | None,
+    plan: Plan,
+    litestream_status: int | None,
+    *,
+    server_killed: bool = False,
+) -> int:
+    """``serve``'s exit code for what the gate recorded, logging why when it is not clean.
+
+    ``server_killed``: serve itself killed the server (after --graceful-timeout, or on a
+    fast stop), so a SIGKILL is no sign of the out-of-memory killer.
+    """
+    killed_by = "serve" if server_killed else ""
     if result is None:
         return exitcodes.LITESTREAM_DIED
     kind = result.get("outcome")
@@ -62,11 +73,14 @@ def exit_code(result: dict[str, Any] | None, plan: Plan, litestream_status: int 
     if not result.get("synced", False):
         log.error(
             "The server exited (%s) but the final sync was not confirmed: %s",
-            describe_status(status),
+            describe_status(status, killed_by=killed_by),
             result.get("detail"),
         )
         return exitcodes.SYNC_UNCONFIRMED
     if litestream_status:
         log.warning("Litestream exited with status %s after the final sync", litestream_status)
-    log.info("Server exited (%s); replica confirmed in sync", describe_status(status))
+    log.info(
+        "Server exited (%s); replica confirmed in sync",
+        describe_status(status, killed_by=killed_by),
+    )
     return status

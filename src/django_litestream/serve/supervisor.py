@@ -122,8 +122,11 @@ class Supervisor:
             log.warning("Second %s: stopping the server now", signame(signum))
             self.kill_server("Fast shutdown requested")
 
-    def begin_stop(self, signum: int) -> None:
-        log.info("%s received: stopping the server gracefully, then a final sync", signame(signum))
+    def begin_stop(self, signum: int, *, announce: bool = True) -> None:
+        if announce:
+            log.info(
+                "%s received: stopping the server gracefully, then a final sync", signame(signum)
+            )
         self.stopping = signum
         self.server_deadline = self.clock() + self.plan.graceful_timeout
         if self.litestream is not None and self.litestream_status is None:
@@ -133,9 +136,10 @@ class Supervisor:
             self.cancel.set()
 
     def on_quit(self, signum: int) -> None:
+        log.warning("%s received: stopping the server now, then a final sync", signame(signum))
         if self.stopping is None:
-            self.begin_stop(signal.SIGTERM)
-        self.kill_server("QUIT received")
+            self.begin_stop(signal.SIGTERM, announce=False)
+        self.kill_server("Fast shutdown requested")
 
     def on_relay(self, signum: int) -> None:
         if self.signal_server(signum):
@@ -286,12 +290,18 @@ class Supervisor:
             ]
         )
         argv = [self.plan.binary, "replicate", "-config", self.plan.config_path, "-exec", gate]
+        log.info("%s", logs.replicating(self.plan.dbs))
         self.litestream = spawn(argv, os.environ)
 
     def outcome(self) -> int:
         if self.litestream_lost:
             return exitcodes.LITESTREAM_DIED
-        return result.exit_code(read_json(self.plan.result_path), self.plan, self.litestream_status)
+        return result.exit_code(
+            read_json(self.plan.result_path),
+            self.plan,
+            self.litestream_status,
+            server_killed=self.server_killed,
+        )
 
     def run(self) -> int:
         become_subreaper()

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 
-from . import probe
+from . import hints, probe
 from .plan import Plan
 
 log = logging.getLogger("django_litestream.serve")
@@ -75,10 +75,11 @@ class ReplicaWatch:
             log.warning(
                 "The replica %s of %s did not confirm a sync (%s): writes since its last "
                 "confirmation at %s exist only on this disk. serve keeps serving and checks "
-                "again every %gs; check the storage and its credentials.",
+                "again every %gs; %s.",
                 replica,
                 label,
                 reason,
                 since,
                 self.interval,
+                hints.storage_hint(reason),
             )

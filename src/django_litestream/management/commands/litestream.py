@@ -18,9 +18,11 @@ from ...errors import LitestreamError
 
 HELP = """Run Litestream with a configuration generated from settings.LITESTREAM.
 
-Commands:
+Commands of django-litestream:
   config      print the generated Litestream YAML (secrets as $VARIABLE references)
   serve       run the web server under Litestream (see 'litestream serve --help')
+
+Litestream's commands:
   {litestream}
 
 Anything after the command goes to Litestream as given: for example
@@ -30,7 +32,11 @@ binary's own help for COMMAND."""
 
 
 class Command(BaseCommand):
-    help = HELP.format(litestream="\n  ".join(sorted(commands.ALL)))
+    help = HELP.format(
+        litestream="\n  ".join(
+            f"{name:<11} {commands.SUMMARIES[name]}" for name in sorted(commands.ALL)
+        )
+    )
     # Litestream commands check the settings themselves; "serve" runs the checks it needs.
     requires_system_checks: list[str] = []
 
