@@ -24,7 +24,7 @@ from typing import Any
 import psutil
 
 from ..runner import describe_status, exit_status, signame, spawn
-from . import exitcodes, logs, restore, result
+from . import continuity, exitcodes, logs, restore, result
 from .lock import DatabaseLock, LockHeld, lock_path
 from .plan import Plan, read_json
 
@@ -226,6 +226,10 @@ class Supervisor:
                 return exitcodes.LOCKED
         return None
 
+    def guard(self) -> int | None:
+        """Never replicate a database that is not its replica's continuation (see continuity)."""
+        return continuity.check(self.plan, os.environ)
+
     def restore(self) -> int | None:
         outcomes: list[restore.Outcome] = []
 
@@ -297,7 +301,7 @@ class Supervisor:
         become_subreaper()
         self.install_handlers()
         try:
-            code = self.acquire_locks() or self.restore()
+            code = self.acquire_locks() or self.guard() or self.restore()
             if code is not None:
                 return code
             self.start_litestream()
