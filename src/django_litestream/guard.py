@@ -87,7 +87,7 @@ class Verdict:
 
     @property
     def proceed(self) -> bool:
-        return self.kind != NOT_CONTINUATION
+        return self.kind in (CONTINUES, REPLICA_EMPTY, JUST_RESTORED)
 
     @property
     def replica_txid(self) -> int | None:
@@ -181,24 +181,33 @@ def _tables(path: str, *, has_state: bool) -> tuple[bool | None, bool]:
         conn.close()
 
 
-def wal_continues(path: str, meta_path: str, contents: Contents) -> tuple[bool, str]:
-    """Litestream's own continuation test (see the module docstring); (proven, why not)."""
+def state_agrees(meta_path: str, contents: Contents) -> tuple[list[ltxfile.LocalFile], str]:
+    """Litestream's level-0 files when its state agrees with the replica; else ([], why)."""
     files = ltxfile.level0(meta_path)
     if not files:
-        return False, "there is no Litestream state beside it"
-    newest, target = files[-1], contents.newest_txid or 0
-    if target > newest.max_txid:
-        return False, "the replica is ahead of Litestream's state beside it"
+        return [], "there is no Litestream state beside it"
+    target = contents.newest_txid or 0
+    if target > files[-1].max_txid:
+        return [], "the replica is ahead of Litestream's state beside it"
     held = [f for f in files if f.max_txid == target]
     if not held:
-        return False, "Litestream's state beside it does not hold the replica's newest txid"
+        return [], "Litestream's state beside it does not hold the replica's newest txid"
     remote = [
         f
         for f in contents.files
         if f.level == 0 and (f.min_txid, f.max_txid) == (held[-1].min_txid, target)
     ]
-    if remote and remote[0].size != held[-1].size:
-        return False, "Litestream's state beside it describes another history"
+    try:
+        if remote and remote[0].size != held[-1].size:
+            return [], "Litestream's state beside it describes another history"
+    except OSError:
+        return [], "Litestream's state beside it cannot be read"
+    return files, ""
+
+
+def wal_continues(path: str, files: list[ltxfile.LocalFile]) -> tuple[bool, str]:
+    """Litestream's own continuation test (see the module docstring); (proven, why not)."""
+    newest = files[-1]
     try:
         header = ltxfile.read_header(newest.path)
         wal_path = f"{path}-wal"
@@ -323,11 +332,17 @@ def check(
         return verdict
     if is_missing(path):
         return _with(verdict, MISSING)
-    proven, why = wal_continues(path, meta_path, contents)
-    if proven:
-        return _with(verdict, CONTINUES, proof="wal")
     if local.replicated is False:
         return _with(verdict, NOT_CONTINUATION, why="Litestream never replicated it")
+    files, why = state_agrees(meta_path, contents)
+    if files:
+        proven, why = wal_continues(path, files)
+        if proven:
+            return _with(verdict, CONTINUES, proof="wal")
+        why = (
+            f"{why}, so it cannot be shown to hold the replica's history (writes made while "
+            "Litestream was not running, once checkpointed, look the same as an older copy)"
+        )
     same = equals_replica(
         path, binary, source, config_path=config_path, env=env, timeout=restore_timeout
     )
