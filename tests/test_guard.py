@@ -421,3 +421,48 @@ def test_verdict_api(guarded: Project, tmp_path: Path) -> None:
     assert (verdict.kind, verdict.proceed) == (guard.NOT_CONTINUATION, False)
     assert verdict.why == "Litestream never replicated it"
     assert "\n" not in verdict.reason
+
+
+# -- two databases, one replica location ---------------------------------------------------
+
+
+def two_in_one(project: Project, replica: dict, tmp_path: Path) -> Path:
+    cache = project.root / "cache.sqlite3"
+    project.configure(
+        {"dbs": [{"path": "default", "replica": replica}, {"path": "cache", "replica": replica}]},
+        {
+            "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(project.db)},
+            "cache": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(cache)},
+        },
+    )
+    write_rows(project.db, 3)
+    write_rows(cache, 4)
+    return cache
+
+
+@pytest.mark.parametrize("command", [("replicate", "-once"), ("serve", *MUST_NOT_RUN)])
+def test_two_databases_in_one_file_replica_are_refused(project, tmp_path, command) -> None:
+    replica = {"type": "file", "path": str(tmp_path / "shared")}
+    two_in_one(project, replica, tmp_path)
+    result = project.run("litestream", *command)
+    assert result.returncode == 78, result.stderr
+    assert "Traceback" not in result.stderr and "must not run" not in result.stderr
+    assert "replicate to the same location, file://" in result.stderr
+    assert "(django_litestream.E008)" in result.stderr
+    assert not (tmp_path / "shared").exists()  # the replica untouched
+
+
+@pytest.mark.parametrize("command", [("replicate", "-once"), ("serve", *MUST_NOT_RUN)])
+def test_two_databases_in_one_s3_path_are_refused(project, s3_replica, tmp_path, command) -> None:
+    two_in_one(project, s3_replica.replica, tmp_path)
+    check = project.run("check")
+    assert check.returncode == 1
+    assert "django_litestream.E008" in check.stderr
+    assert f"replicate to the same location, s3://{s3_replica.bucket} at " in check.stderr
+    result = project.run("litestream", *command)
+    assert result.returncode == 78, result.stderr
+    assert "must not run" not in result.stderr
+    listing = project.run("litestream", "ltx", "-json", "default")
+    assert listing.returncode == 78  # ltx reads the replica: refused too
+    project.configure({"dbs": [{"path": "default", "replica": s3_replica.replica}]})
+    assert replica_files(project) == []  # the shared location holds nothing: untouched

@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
-from . import binary, commands, config, guard, preflight, runner
+from . import binary, commands, config, guard, locations, preflight, runner
 from .config import Problem, Settings
 from .errors import (
     ConfigurationError,
@@ -72,6 +72,7 @@ def generate(
     """Build the config and report findings: warnings printed, errors raised when ``strict``."""
     generated = config.build(settings, environ)
     problems: list[Problem] = generated.problems + config.environment_problems(settings, environ)
+    problems += locations.collisions(settings.dbs, generated.data["dbs"], environ)
     for problem in problems:
         if problem.error and strict:
             raise ConfigurationError(f"{problem} ({problem.id})")
