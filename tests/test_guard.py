@@ -466,3 +466,39 @@ def test_two_databases_in_one_s3_path_are_refused(project, s3_replica, tmp_path,
     assert listing.returncode == 78  # ltx reads the replica: refused too
     project.configure({"dbs": [{"path": "default", "replica": s3_replica.replica}]})
     assert replica_files(project) == []  # the shared location holds nothing: untouched
+
+
+# -- a replica that cannot be read -----------------------------------------------------------
+
+
+def test_unreadable_replica_is_exit_69_after_the_restore_timeout(project, s3_replica) -> None:
+    replica = dict(s3_replica.replica, bucket="no-such-bucket")
+    project.configure({"dbs": [{"path": "default", "replica": replica}]})
+    write_rows(project.db, 1)
+    result = project.run("litestream", "serve", "--restore-timeout", "1", *MUST_NOT_RUN)
+    assert result.returncode == exitcodes.RESTORE_FAILED, result.stderr
+    assert "must not run" not in result.stderr and "Traceback" not in result.stderr
+    assert (
+        f"ERROR Cannot check 'default' ({project.db}) against its replica s3://no-such-bucket/db: "
+    ) in result.stderr
+    assert "NoSuchBucket" in result.stderr
+    result = project.run("litestream", "replicate", "-once")
+    assert result.returncode == 69, result.stderr
+    assert "Cannot check 'default' (" in result.stderr
+
+
+def test_term_during_the_check_stops_serve_at_once(project: Project, tmp_path, spawned) -> None:
+    """An unreachable replica is retried for --restore-timeout; TERM does not wait for it."""
+    replica = {"type": "sftp", "host": "127.0.0.1:9", "user": "u", "password": "p", "path": "/d"}
+    project.configure({"dbs": [{"path": "default", "replica": replica}]})
+    write_rows(project.db, 1)
+    err = (tmp_path / "serve.err").open("w+")
+    proc = project.spawn("litestream", "serve", "--restore-timeout", "120", *PASS, stderr=err)
+    spawned.append(proc)
+    wait_for(
+        lambda: any(p.argv[1:2] == ("ltx",) for p in procs.children(proc.pid)),
+        30,
+        "the check to list the replica",
+    )
+    os.kill(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM, Path(err.name).read_text()

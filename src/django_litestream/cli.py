@@ -131,7 +131,11 @@ def replicate_targets(
     from .serve.command import describe_replica
 
     args = list(argv[2:])
-    rest = args[commands.positional_start(args, commands.flag_arity(exe, "replicate")) :]
+    # Only a command line with arguments can hold DB_PATH REPLICA_URL; build_argv has then
+    # already read (and cached) the flags from 'replicate -h'.
+    given = [a for a in args if a != "-config" and a != config_path]
+    arity = commands.flag_arity(exe, "replicate") if given else {}
+    rest = args[commands.positional_start(args, arity) :] if given else []
     if rest:  # replicate DB_PATH REPLICA_URL: no configuration file
         path = os.path.abspath(rest[0])
         url = rest[1] if len(rest) > 1 else ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +42,7 @@ def check_one(
     env: Mapping[str, str] | None,
     timeout: float,
     retry_for: float = 0.0,
+    cancel: threading.Event | None = None,
 ) -> guard.Verdict:
     """:func:`guard.check`, retrying an unreachable replica with backoff for ``retry_for``."""
     deadline = time.monotonic() + retry_for
@@ -62,7 +64,8 @@ def check_one(
         except ReplicaUnreachable:
             if time.monotonic() + delay > deadline:
                 raise
-            time.sleep(delay)
+            if (cancel or threading.Event()).wait(delay):
+                raise
             delay = min(delay * 2, 8.0)
 
 
@@ -74,6 +77,7 @@ def check_all(
     env: Mapping[str, str] | None,
     timeout: float = 30.0,
     retry_for: float = 0.0,
+    cancel: threading.Event | None = None,
 ) -> list[guard.Verdict | ReplicaUnreachable]:
     """One verdict (or the reason the replica could not be read) per target, in order."""
 
@@ -86,6 +90,7 @@ def check_all(
                 env=env,
                 timeout=timeout,
                 retry_for=retry_for,
+                cancel=cancel,
             )
         except ReplicaUnreachable as exc:
             return exc

@@ -11,6 +11,7 @@ the ordinary one. No Django here.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 
 from .. import guard, preflight
@@ -21,8 +22,11 @@ from .plan import Plan
 log = logging.getLogger("django_litestream.serve")
 
 
-def check(plan: Plan, env: Mapping[str, str]) -> int | None:
-    """Log each database's verdict; the exit code when serve must stop, else None."""
+def check(plan: Plan, env: Mapping[str, str], cancel: threading.Event | None = None) -> int | None:
+    """Log each database's verdict; the exit code when serve must stop, else None.
+
+    ``cancel`` (set when serve is told to stop) ends the retries of an unreachable replica.
+    """
     targets = [
         preflight.Target(db.path, db.label, db.replica, db.meta_path)
         for db in plan.dbs
@@ -37,7 +41,10 @@ def check(plan: Plan, env: Mapping[str, str]) -> int | None:
         env=env,
         timeout=min(30.0, plan.restore_timeout),
         retry_for=0.0 if plan.adopt_local else plan.restore_timeout,
+        cancel=cancel,
     )
+    if cancel is not None and cancel.is_set():
+        return None  # the supervisor exits for the signal
     code = None
     for target, result in zip(targets, results, strict=True):
         if isinstance(result, ReplicaUnreachable):

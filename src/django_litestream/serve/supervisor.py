@@ -227,8 +227,27 @@ class Supervisor:
         return None
 
     def guard(self) -> int | None:
-        """Never replicate a database that is not its replica's continuation (see continuity)."""
-        return continuity.check(self.plan, os.environ)
+        """Never replicate a database that is not its replica's continuation (see continuity).
+
+        In a thread, as the restore, so that TERM/INT during a long check still stop serve.
+        """
+        codes: list[int | None] = []
+
+        def work() -> None:
+            try:
+                codes.append(continuity.check(self.plan, os.environ, self.cancel))
+            except Exception as exc:  # a bug: never let it turn into an unchecked start
+                log.error("The check against the replica failed unexpectedly (%r); a bug", exc)
+            finally:
+                self.events.put_nowait(WAKE)
+
+        worker = threading.Thread(target=work)
+        worker.start()
+        while worker.is_alive():
+            self.wait_event(TICK, during_restore=True)
+        if self.stopping is not None:
+            return exit_status(-self.stopping)
+        return codes[0] if codes else exitcodes.RESTORE_FAILED
 
     def restore(self) -> int | None:
         outcomes: list[restore.Outcome] = []
