@@ -235,6 +235,19 @@ def test_replicate_refuses_a_wrong_database(guarded: Project, tmp_path: Path) ->
     assert restored_rows(guarded, tmp_path) == 2
 
 
+def test_replicate_with_a_replica_url_refuses_a_wrong_database(guarded, tmp_path) -> None:
+    """``replicate DB_PATH REPLICA_URL`` (no configuration) is checked too."""
+    migrate_over_a_backup(guarded)
+    url = f"file://{tmp_path / 'replica'}"
+    result = guarded.run("litestream", "replicate", "-once", "default", url)
+    assert result.returncode == 65, result.stderr
+    assert (
+        f"{guarded.db} was just created by migrate (schema only, no rows, no Litestream "
+        f"state), but its replica {url} holds txid"
+    ) in result.stderr
+    assert restored_rows(guarded, tmp_path) == 6
+
+
 def test_replicate_refuses_a_missing_database_over_a_backup(guarded: Project, tmp_path) -> None:
     replicate_rows(guarded, 5)
     remove_database(guarded)
@@ -364,12 +377,12 @@ def test_restart_after_sigkill_mid_write_proceeds(guarded: Project, tmp_path, sp
         acknowledged += int(count.read_text())
         text = Path(err.name).read_text()
         assert "not a continuation" not in text, text
-        if cycle:
-            assert "continues its replica" in text, text
+        if cycle:  # the cheap proof: Litestream's state and the WAL it left
+            assert "(proven by Litestream's state and WAL)" in text, text
         assert Path(f"{guarded.db}-wal").stat().st_size > 0  # frames past the last LTX file
     result = guarded.run("litestream", "serve", *PASS)
     assert result.returncode == 0, result.stderr
-    assert "continues its replica" in result.stderr
+    assert "(proven by Litestream's state and WAL)" in result.stderr
     restored = restored_rows(guarded, tmp_path)
     assert acknowledged <= count_rows(guarded.db) <= restored <= count_rows(guarded.db) + 3
 

@@ -29,8 +29,14 @@ The proof, cheapest first:
 
 A database without Litestream's ``_litestream_seq`` table was never replicated (Litestream
 creates it before its first upload), so it is refused without the costly step.
-The check takes a database file and the ``-wal`` beside it as one database, as SQLite
-does. No Django here.
+
+What cannot be proven is refused: writes made while Litestream was not running are
+accepted as long as they are in the WAL (step 1), but once another connection has
+checkpointed them out of it, the database is "the replica's state plus unknown changes",
+exactly what an older copy with some other changes is. (``_litestream_seq`` is no marker
+for this: Litestream rewrites it only at its own checkpoints, so an old copy usually
+carries the same page.) ``--adopt-local`` is the way out. The check takes a database file
+and the ``-wal`` beside it as one database, as SQLite does. No Django here.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ import subprocess
 import tempfile
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from . import ltxfile, replica, walfile
@@ -83,7 +89,6 @@ class Verdict:
     contents: Contents | None = None
     proof: str = ""  # how a continuation was proven: "wal" or "restored copy"
     why: str = ""  # why it is not a continuation, in a few words
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def proceed(self) -> bool:
