@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from .. import guard, preflight
 from ..replica import ReplicaUnreachable
 from . import exitcodes
-from .plan import Plan
+from .plan import Plan, default_meta_path
 
 log = logging.getLogger("django_litestream.serve")
 
@@ -28,7 +28,7 @@ def check(plan: Plan, env: Mapping[str, str], cancel: threading.Event | None = N
     ``cancel`` (set when serve is told to stop) ends the retries of an unreachable replica.
     """
     targets = [
-        preflight.Target(db.path, db.label, db.replica, db.meta_path)
+        preflight.Target(db.path, db.label, db.replica, db.meta_path or default_meta_path(db.path))
         for db in plan.dbs
         if not guard.is_missing(db.path)
     ]
