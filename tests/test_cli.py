@@ -65,7 +65,11 @@ def litestream_procs(root_pid: int) -> list[psutil.Process]:
     Right after execve the kernel already reports the new name while the argument list is
     still empty (the comm is set before the new stack's argv is), so wait for both.
     """
-    return [p.process for p in procs.children(root_pid) if p.name == "litestream" and p.argv]
+    return [
+        p.process
+        for p in procs.children(root_pid)
+        if p.name == "litestream" and p.argv[1:2] == ("replicate",)  # not the guard's ltx
+    ]
 
 
 def config_arg(proc: psutil.Process) -> str:

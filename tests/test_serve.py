@@ -203,8 +203,8 @@ def test_fresh_start_over_stale_litestream_state_does_not_stall(
     """
     write_rows(served.db, 3)
     assert served.run("litestream", "replicate", "-once").returncode == 0
-    write_rows(served.db, 3)
-    assert served.run("litestream", "replicate", "-once").returncode == 0
+    write_rows(served.db, 3)  # written while Litestream is stopped: adopted (see test_guard)
+    assert served.run("litestream", "replicate", "-once", "--adopt-local").returncode == 0
     first = min(meta_dir(served).rglob("*.ltx"))
     first.unlink()
     for suffix in ("", "-wal", "-shm"):
@@ -243,8 +243,8 @@ def test_new_replica_over_pruned_state_names_litestream_reset(
         {"dbs": [{"path": "default", "replica": file_replica}], "shutdown-sync-timeout": "1s"}
     )
     for _ in range(2):
-        write_rows(served.db, 3)
-        assert served.run("litestream", "replicate", "-once").returncode == 0
+        write_rows(served.db, 3)  # written while Litestream is stopped: adopted
+        assert served.run("litestream", "replicate", "-once", "--adopt-local").returncode == 0
     min(meta_dir(served).rglob("*.ltx")).unlink()
     shutil.rmtree(file_replica["path"])
     cmd = ("litestream", "serve", "--ready-timeout", "3", "--", sys.executable, "-c", "pass")
@@ -410,6 +410,7 @@ def test_unready_litestream_times_out(project: Project, s3_replica) -> None:
     result = project.run(
         "litestream",
         "serve",
+        "--adopt-local",  # past the guard, which cannot list a missing bucket (test_guard)
         "--ready-timeout",
         "3",
         "--",
@@ -703,10 +704,14 @@ def test_config_and_secrets_stay_private(served: Project, tmp_path: Path) -> Non
         }
     )
     write_rows(served.db, 1)
-    run = Served(served, tmp_path, opts=("--ready-timeout", "30"))
+    opts = ("--ready-timeout", "30", "--adopt-local", "--restore-timeout", "2")
+    run = Served(served, tmp_path, opts=opts)  # the guard cannot reach the replica: adopted
     litestream = wait_for(
-        lambda: next((p for p in run.tree() if p.name == "litestream" and p.argv), None),
-        20,
+        lambda: next(
+            (p for p in run.tree() if p.name == "litestream" and p.argv[1:2] == ("replicate",)),
+            None,
+        ),
+        40,
         "litestream to start",
     )
     assert "TOPSECRETVALUE" not in litestream.cmdline
@@ -781,7 +786,13 @@ def test_litestream_failing_at_start_never_starts_the_server(project: Project) -
     project.configure({"dbs": [{"path": "default", "replica": replica}]})
     write_rows(project.db, 1)
     result = project.run(
-        "litestream", "serve", "--", sys.executable, "-c", "raise SystemExit('must not run')"
+        "litestream",
+        "serve",
+        "--adopt-local",  # past the guard, which cannot reach the replica either
+        "--",
+        sys.executable,
+        "-c",
+        "raise SystemExit('must not run')",
     )
     assert result.returncode == exitcodes.LITESTREAM_DIED, result.stderr
     assert "Litestream exited (exit status 1) before the server started" in result.stderr

@@ -77,9 +77,9 @@ def test_bad_command_line_values(args: list[str], message: str) -> None:
         (
             {"graceful_timout": 3},
             "LITESTREAM['serve'] has unknown key(s) 'graceful_timout'. Did you mean "
-            "'graceful_timeout'? Known keys: command, "
+            "'graceful_timeout'? Known keys: adopt_local, command, "
             "graceful_timeout, pre, ready_timeout, replica_check_interval, require_replica, "
-            "restore_timeout, verbose.",
+            "restore_over_local, restore_timeout, verbose.",
         ),
     ],
 )

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core import checks
 
-from . import binary, conf, config, vfs
+from . import binary, conf, config, locations, vfs
 
 
 def _message(problem: config.Problem) -> checks.CheckMessage:
@@ -50,3 +50,16 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     problems += vfs.check_vfs(settings.vfs)
     messages.extend(_message(p) for p in problems)
     return messages
+
+
+@checks.register("litestream")
+def check_replica_locations(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """E008: two databases whose replicas resolve to one location."""
+    try:
+        settings = conf.load()
+    except conf.SettingError:
+        return []  # check_settings reports it
+    generated = config.build(settings, os.environ)
+    return [
+        _message(p) for p in locations.collisions(settings.dbs, generated.data["dbs"], os.environ)
+    ]

@@ -6,10 +6,17 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
-from . import binary, commands, config, runner
+from . import binary, commands, config, guard, locations, preflight, runner
 from .config import Problem, Settings
-from .errors import ConfigurationError, UsageError
+from .errors import (
+    ConfigurationError,
+    NotContinuationError,
+    ReplicaUnavailableError,
+    UsageError,
+)
+from .replica import ReplicaUnreachable
 from .serve.lock import holder
+from .serve.plan import default_meta_path
 
 # Subcommands that talk to the replica, so a replica that cannot work is an error for them.
 REPLICA_COMMANDS = frozenset({"replicate", "restore", "ltx", "wal"})
@@ -65,6 +72,7 @@ def generate(
     """Build the config and report findings: warnings printed, errors raised when ``strict``."""
     generated = config.build(settings, environ)
     problems: list[Problem] = generated.problems + config.environment_problems(settings, environ)
+    problems += locations.collisions(settings.dbs, generated.data["dbs"], environ)
     for problem in problems:
         if problem.error and strict:
             raise ConfigurationError(f"{problem} ({problem.id})")
@@ -86,6 +94,8 @@ def run_litestream(
     exe = binary.resolve(settings.bin_path, download_url=settings.download_url, progress=warn)
     if commands.asks_for_help(exe, command, args):
         return runner.run_foreground([exe, command, *args], environ)
+    adopt = command == "replicate" and any(a in ADOPT_FLAGS for a in args)
+    args = [a for a in args if not (adopt and a in ADOPT_FLAGS)]
     needs_config = command in commands.CONFIG and not commands.has_flag(args, "config")
     with runner.private_dir() as private:
         config_path = None
@@ -105,4 +115,84 @@ def run_litestream(
             socket_path=socket_path(settings) if command in commands.SOCKET else None,
             aliases=settings.aliases,
         )
+        if command == "replicate" and not commands.has_flag(args, "config"):
+            guard_replicate(settings, argv, exe, config_path, env, adopt=adopt, warn=warn)
         return runner.run_foreground(argv, env)
+
+
+# ``manage.py litestream replicate --adopt-local``: ours, removed before Litestream sees it.
+ADOPT_FLAGS = ("--adopt-local", "-adopt-local")
+
+
+def replicate_targets(
+    settings: Settings, argv: Sequence[str], exe: str, config_path: str | None
+) -> list[preflight.Target]:
+    """The databases ``litestream replicate`` (as ``argv``) would replicate."""
+    from .serve.command import describe_replica
+
+    args = list(argv[2:])
+    # Only a command line with arguments can hold DB_PATH REPLICA_URL; build_argv has then
+    # already read (and cached) the flags from 'replicate -h'.
+    given = [a for a in args if a != "-config" and a != config_path]
+    arity = commands.flag_arity(exe, "replicate") if given else {}
+    rest = args[commands.positional_start(args, arity) :] if given else []
+    if rest:  # replicate DB_PATH REPLICA_URL: no configuration file
+        path = os.path.abspath(rest[0])
+        url = rest[1] if len(rest) > 1 else ""
+        return [preflight.Target(path, path, url, default_meta_path(path), source=url)]
+    if config_path is None:
+        return []
+    generated = config.build(settings, os.environ)
+    targets = []
+    for db, entry in zip(settings.dbs, generated.data["dbs"], strict=True):
+        if "dir" in db.options:
+            continue  # a directory of databases: Litestream finds them itself
+        meta = str(entry.get("meta-path") or default_meta_path(db.path))
+        meta = os.path.abspath(os.path.expanduser(meta))
+        targets.append(
+            preflight.Target(db.path, db.label, describe_replica(entry["replica"]), meta)
+        )
+    return targets
+
+
+def guard_replicate(
+    settings: Settings,
+    argv: Sequence[str],
+    exe: str,
+    config_path: str | None,
+    env: Mapping[str, str],
+    *,
+    adopt: bool,
+    warn: Callable[[str], None],
+) -> None:
+    """Refuse to replicate a database that is not its replica's continuation (exit 65)."""
+    targets = replicate_targets(settings, argv, exe, config_path)
+    restores_missing = commands.has_flag(argv[2:], "restore-if-db-not-exists")
+    targets = [t for t in targets if not (restores_missing and guard.is_missing(t.path))]
+    results = preflight.check_all(
+        targets,
+        binary=exe,
+        config_path=None if any(t.source for t in targets) else config_path,
+        env=env,
+    )
+    refused: list[str] = []
+    unreachable: list[str] = []
+    for target, result in zip(targets, results, strict=True):
+        if isinstance(result, ReplicaUnreachable):
+            if adopt:
+                warn(f"Adopting {target.label} without comparing it (--adopt-local): {result}")
+            else:
+                unreachable.append(
+                    f"Cannot check {target.label} against its replica {target.replica}: "
+                    f"{result}. Check that the replica is reachable and its credentials are set."
+                )
+        elif result.proceed:
+            continue
+        elif adopt and result.kind != guard.MISSING:
+            warn(preflight.adoption(result, flag="--adopt-local"))
+        else:
+            refused.append(preflight.refusal(result, command="replicate"))
+    if refused:
+        raise NotContinuationError("\n".join(refused))
+    if unreachable:
+        raise ReplicaUnavailableError("\n".join(unreachable))

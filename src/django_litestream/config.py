@@ -127,6 +127,7 @@ class _Builder:
         self.secret_env: dict[str, str] = {}
         self.secret_values: dict[str, str] = {}
         self.problems: list[Problem] = []
+        self.auto_paths: dict[str, str] = {}
 
     # -- findings -------------------------------------------------------------
     def warn(self, id: str, msg: str, hint: str) -> None:
@@ -191,12 +192,10 @@ class _Builder:
         return out
 
     def auto_replica(self, db: Database) -> dict[str, Any]:
-        name = os.path.basename(db.path.rstrip("/"))
-        prefix = self.settings.path_prefix.strip("/")
         return {
             "type": "s3",
             "bucket": EnvRef(env_var(BUCKET_VARS, self.environ)),
-            "path": f"{prefix}/{name}" if prefix else name,
+            "path": self.auto_paths[db.path],
         }
 
     def replica(self, db: Database) -> dict[str, Any]:
@@ -228,6 +227,10 @@ class _Builder:
             data["access-key-id"] = EnvRef(env_var(ACCESS_KEY_VARS, self.environ))
             data["secret-access-key"] = EnvRef(env_var(SECRET_KEY_VARS, self.environ))
         data.update(self.secretize(options))
+        from .locations import auto_paths  # distinct paths where file names repeat
+
+        self.auto_paths, derived = auto_paths(self.settings.dbs, self.settings.path_prefix)
+        self.problems.extend([derived] if derived else [])
         data["dbs"] = [self.database(db) for db in self.settings.dbs]
         return Generated(data, self.secret_env, self.problems, self.secret_values)
 

@@ -33,3 +33,15 @@ class UsageError(LitestreamError):
     """The command line is wrong."""
 
     exit_code = 2
+
+
+class NotContinuationError(LitestreamError):
+    """A local database is not a continuation of its replica; replicating it would lose data."""
+
+    exit_code = 65
+
+
+class ReplicaUnavailableError(LitestreamError):
+    """The replica could not be read, so a local database could not be checked against it."""
+
+    exit_code = 69

@@ -180,6 +180,8 @@ def prepare(
         restore_timeout=opts.restore_timeout,
         replica_check_interval=opts.replica_check_interval,
         require_replica=opts.require_replica,
+        adopt_local=opts.adopt_local,
+        restore_over_local=opts.restore_over_local,
         shutdown_sync_timeout=shutdown_sync_timeout(data.get("shutdown-sync-timeout")),
         server_env=server_env(settings, environ),
     )

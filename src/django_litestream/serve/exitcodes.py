@@ -8,6 +8,7 @@ docs/serve.rst (a test keeps the two in step).
 from __future__ import annotations
 
 USAGE = 2
+NOT_CONTINUATION = 65
 REPLICA_EMPTY = 66
 RESTORE_FAILED = 69
 LITESTREAM_DIED = 70
@@ -18,10 +19,14 @@ CONFIG = 78
 
 EXIT_CODES = {
     USAGE: "bad command-line arguments to serve",
+    NOT_CONTINUATION: "the local database is not a continuation of its replica (a database "
+    "migrate just created, a file replaced by hand): replicating it would replace the backup; "
+    "see --restore-over-local and --adopt-local",
     REPLICA_EMPTY: "--require-replica was given and a missing database's replica holds no backup",
     RESTORE_FAILED: "a missing database could not be restored (replica unreachable or "
     "broken after retrying for --restore-timeout, the restored copy failed its integrity "
-    "check, or the restore could not write beside the database)",
+    "check, or the restore could not write beside the database), or an existing database "
+    "could not be checked against its unreachable replica",
     LITESTREAM_DIED: "Litestream exited while the server was running; the server was "
     "stopped so that it does not serve unreplicated",
     LOCKED: "another serve holds the lock on one of the databases, or the lock file beside "

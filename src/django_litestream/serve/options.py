@@ -75,6 +75,22 @@ OPTIONS = (
         kind="flag",
     ),
     Option(
+        "--adopt-local",
+        "adopt_local",
+        False,
+        "Replicate a local database that is not a continuation of its replica anyway, as "
+        "the new truth (logged with both positions). Without it serve exits 65.",
+        kind="flag",
+    ),
+    Option(
+        "--restore-over-local",
+        "restore_over_local",
+        False,
+        "Move a local database that is not a continuation of its replica (with its -wal, "
+        "-shm and Litestream state) aside to <db>.replaced-<time>, and restore the replica.",
+        kind="flag",
+    ),
+    Option(
         "--pre",
         "pre",
         (),
@@ -96,6 +112,8 @@ class ServeOptions:
     replica_check_interval: float = 30.0
     require_replica: bool = False
     verbose: bool = False
+    adopt_local: bool = False
+    restore_over_local: bool = False
     pre: tuple[tuple[str, ...], ...] = ()
     command: tuple[str, ...] = field(default=())
 
@@ -234,6 +252,10 @@ def parse(args: Sequence[str], setting: Mapping[str, Any]) -> ServeOptions:
             values[option.setting] = _from_setting(option, setting[option.setting])
         else:
             values[option.setting] = option.default
+    if values["adopt_local"] and values["restore_over_local"]:
+        raise UsageError(
+            "serve: --adopt-local and --restore-over-local contradict each other; give one."
+        )
     command = list(ns.command)
     if command and command[0] == "--":
         command = command[1:]

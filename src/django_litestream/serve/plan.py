@@ -44,6 +44,8 @@ class Plan:
     shutdown_sync_timeout: float
     replica_check_interval: float = 30.0  # 0: no checks while the server runs
     server_env: dict[str, str] = field(default_factory=dict)  # added to the server's env
+    adopt_local: bool = False  # replicate a database that is not the replica's continuation
+    restore_over_local: bool = False  # or move it aside and restore the replica instead
 
     @property
     def path(self) -> str:

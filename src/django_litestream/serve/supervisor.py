@@ -24,7 +24,7 @@ from typing import Any
 import psutil
 
 from ..runner import describe_status, exit_status, signame, spawn
-from . import exitcodes, logs, restore, result
+from . import continuity, exitcodes, logs, restore, result
 from .lock import DatabaseLock, LockHeld, lock_path
 from .plan import Plan, read_json
 
@@ -230,6 +230,29 @@ class Supervisor:
                 return exitcodes.LOCKED
         return None
 
+    def guard(self) -> int | None:
+        """Never replicate a database that is not its replica's continuation (see continuity).
+
+        In a thread, as the restore, so that TERM/INT during a long check still stop serve.
+        """
+        codes: list[int | None] = []
+
+        def work() -> None:
+            try:
+                codes.append(continuity.check(self.plan, os.environ, self.cancel))
+            except Exception as exc:  # a bug: never let it turn into an unchecked start
+                log.error("The check against the replica failed unexpectedly (%r); a bug", exc)
+            finally:
+                self.events.put_nowait(WAKE)
+
+        worker = threading.Thread(target=work)
+        worker.start()
+        while worker.is_alive():
+            self.wait_event(TICK, during_restore=True)
+        if self.stopping is not None:
+            return exit_status(-self.stopping)
+        return codes[0] if codes else exitcodes.RESTORE_FAILED
+
     def restore(self) -> int | None:
         outcomes: list[restore.Outcome] = []
 
@@ -307,7 +330,7 @@ class Supervisor:
         become_subreaper()
         self.install_handlers()
         try:
-            code = self.acquire_locks() or self.restore()
+            code = self.acquire_locks() or self.guard() or self.restore()
             if code is not None:
                 return code
             self.start_litestream()
