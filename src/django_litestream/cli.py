@@ -150,7 +150,9 @@ def replicate_targets(
         meta = str(entry.get("meta-path") or default_meta_path(db.path))
         meta = os.path.abspath(os.path.expanduser(meta))
         targets.append(
-            preflight.Target(db.path, db.label, describe_replica(entry["replica"], os.environ), meta)
+            preflight.Target(
+                db.path, db.label, describe_replica(entry["replica"], os.environ), meta
+            )
         )
     return targets
 
