@@ -33,3 +33,9 @@ class UsageError(LitestreamError):
     """The command line is wrong."""
 
     exit_code = 2
+
+
+class NotRunningError(LitestreamError):
+    """A control-socket command found no running Litestream to talk to (EX_UNAVAILABLE)."""
+
+    exit_code = 69

@@ -8,17 +8,28 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import socket
 import sys
+import sysconfig
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from .. import binary, cli, keys
 from ..config import Settings
 from ..errors import ConfigurationError
-from ..runner import make_private_dir, write_private
-from . import options
+from ..runner import CLI_PREFIX, make_private_dir, sweep_dead_dirs, write_private
+from . import options, restore
 from .plan import Plan, PlanDB, default_meta_path
+
+SERVE_PREFIX = "django-litestream-serve-"
+
+
+def sweep_dead() -> None:
+    """Remove the private directories that serves and commands killed by SIGKILL left."""
+    for prefix in (SERVE_PREFIX, CLI_PREFIX):
+        sweep_dead_dirs(prefix)
 
 
 def shutdown_sync_timeout(value: Any) -> float:
@@ -56,7 +67,21 @@ def default_command() -> tuple[str, ...]:
             "LITESTREAM['serve']['command']."
         )
     module, _, attr = wsgi.rpartition(".")
-    return (sys.executable, "-m", "gunicorn", f"{module}:{attr}")
+    script = gunicorn_script()
+    # gunicorn's USR2 binary upgrade re-executes sys.argv; started as "python -m gunicorn"
+    # that is gunicorn/__main__.py, whose directory then shadows the standard library's
+    # "http" package and the new master's workers die. Its own script re-executes cleanly.
+    head = (script,) if script else (sys.executable, "-m", "gunicorn")
+    return (*head, f"{module}:{attr}")
+
+
+def gunicorn_script() -> str | None:
+    """The ``gunicorn`` script of this environment (beside the interpreter), else on PATH."""
+    for place in (Path(sys.executable).parent, Path(sysconfig.get_path("scripts") or ".")):
+        script = place / "gunicorn"
+        if script.is_file() and os.access(script, os.X_OK):
+            return str(script)
+    return shutil.which("gunicorn")
 
 
 def describe_replica(replica: Mapping[str, Any]) -> str:
@@ -82,12 +107,16 @@ def prepare(
             "Add one, e.g. LITESTREAM = {'dbs': [{'path': 'default'}]}."
         )
     command = opts.command or default_command()
-    generated = cli.generate(settings, environ, strict=True)
     exe = binary.resolve(
         settings.bin_path, download_url=settings.download_url, progress=cli.print_stderr
     )
+    generated = cli.generate(settings, environ, strict=True, exe=exe)
+    for db in settings.dbs:
+        if "dir" not in db.options and (why := restore.unusable_database(db.path)):
+            raise ConfigurationError(f"{db.label} {why}")
+    sweep_dead()
     # Not a context manager: the directory outlives this process; the supervisor removes it.
-    runtime = make_private_dir("django-litestream-serve-")
+    runtime = make_private_dir(SERVE_PREFIX)
     data = generated.data
     data["addr"] = addr = str(data.get("addr") or f"127.0.0.1:{free_port()}")
     user_socket = cli.configured_socket(settings)
@@ -124,15 +153,26 @@ def prepare(
         require_replica=opts.require_replica,
         shutdown_sync_timeout=shutdown_sync_timeout(data.get("shutdown-sync-timeout")),
         server_env=server_env(settings, environ),
+        umask=opts.umask,
+        server_umask=current_umask(),
     )
     plan.save()
     return plan, {**environ, **generated.secret_env}
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def run(settings: Settings, args: Sequence[str]) -> int:
     plan, env = prepare(settings, args, os.environ)
     sys.stdout.flush()
     sys.stderr.flush()
+    # The supervisor, Litestream and the restores inherit it; the gate gives the server
+    # and the --pre commands back the umask serve was started with (plan.server_umask).
+    os.umask(plan.umask)
     os.execve(
         sys.executable, [sys.executable, "-m", "django_litestream.serve.supervisor", plan.path], env
     )

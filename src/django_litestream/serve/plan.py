@@ -44,6 +44,8 @@ class Plan:
     shutdown_sync_timeout: float
     replica_check_interval: float = 30.0  # 0: no checks while the server runs
     server_env: dict[str, str] = field(default_factory=dict)  # added to the server's env
+    umask: int = 0o077  # serve's and Litestream's (what they create is private by default)
+    server_umask: int | None = None  # the server's and --pre commands': serve's own at start
 
     @property
     def path(self) -> str:
