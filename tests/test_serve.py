@@ -693,7 +693,9 @@ def test_config_and_secrets_stay_private(served: Project, tmp_path: Path) -> Non
     write_rows(served.db, 1)
     run = Served(served, tmp_path, opts=("--ready-timeout", "30"))
     litestream = wait_for(
-        lambda: next((p for p in run.tree() if p.name == "litestream" and p.argv), None),
+        lambda: next(
+            (p for p in run.tree() if p.name == "litestream" and "replicate" in p.argv), None
+        ),
         20,
         "litestream to start",
     )

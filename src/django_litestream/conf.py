@@ -65,6 +65,15 @@ def sqlite_aliases(databases: Mapping[str, Any], base_dir: str | None = None) ->
     return out
 
 
+class _TestDatabase(Exception):
+    """The alias is Django's in-memory test database (``manage.py test`` swapped it in)."""
+
+
+def _is_test_database(name: Any, alias: str) -> bool:
+    """Django's test runner names an in-memory SQLite test database like this."""
+    return str(name or "").startswith(f"file:memorydb_{alias}?") and "mode=memory" in str(name)
+
+
 def _is_sqlite(conf: Mapping[str, Any]) -> bool:
     return str(conf.get("ENGINE", "")).rsplit(".", 1)[-1] in SQLITE_ENGINES
 
@@ -103,6 +112,8 @@ def _resolve_path(
                 "Hint: Litestream replicates only SQLite; remove this entry or point "
                 "it at a SQLite database.",
             )
+        if _is_test_database(conf.get("NAME"), text):
+            raise _TestDatabase(text)
         if _is_memory(conf.get("NAME")):
             raise SettingError(
                 "django_litestream.E004",
@@ -145,6 +156,13 @@ def _replica(raw: Any, where: str) -> dict[str, Any]:
     kind = replica.get("type")
     if kind is not None:
         kind = keys.REPLICA_TYPE_ALIASES.get(str(kind), str(kind))
+        if kind == "webdavs":
+            raise _malformed(
+                f"{where}['type'] is 'webdavs', which Litestream 0.5 does not know as a type "
+                "(only as a URL scheme).",
+                "Hint: write 'type': 'webdav' with 'webdav-url': 'https://HOST/PATH', or "
+                "'url': 'webdavs://HOST/PATH'.",
+            )
         if kind not in keys.REPLICA_TYPES:
             raise _malformed(
                 f"{where}['type'] is {replica['type']!r}, which Litestream 0.5 does not know.",
@@ -275,7 +293,14 @@ def parse(
                 f"LITESTREAM['{key}'] has the wrong type ({type(value).__name__}).",
                 f"Hint: see the '{key}' setting in the django-litestream docs.",
             )
-    dbs = tuple(_database(raw, i, databases, base_dir) for i, raw in enumerate(raw_dbs))
+    entries = []
+    under_test = False
+    for i, raw in enumerate(raw_dbs):
+        try:
+            entries.append(_database(raw, i, databases, base_dir))
+        except _TestDatabase:
+            under_test = True  # nothing to replicate while tests run in memory
+    dbs = tuple(entries)
     seen: dict[str, str] = {}
     for db in dbs:
         if db.path in seen:
@@ -296,6 +321,7 @@ def parse(
         options=_socket_mode(_hyphenate({k: v for k, v in litestream.items() if k not in taken})),
         aliases=sqlite_aliases(databases, base_dir),
         defined=defined,
+        under_test=under_test,
         legacy={k: litestream[k] for k in LEGACY_KEYS if k in litestream},
     )
 

@@ -60,6 +60,7 @@ class Settings:
     options: Mapping[str, Any] = field(default_factory=dict)
     aliases: Mapping[str, str] = field(default_factory=dict)
     defined: bool = True  # False when settings.LITESTREAM does not exist
+    under_test: bool = False  # an entry named Django's in-memory test database, left out
     legacy: Mapping[str, Any] = field(default_factory=dict)  # the older release's keys
 
     def resolve_db(self, name: str) -> str | None:

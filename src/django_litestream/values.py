@@ -79,7 +79,7 @@ def settings_problems(settings: Settings) -> list[Problem]:
                 "use one of 'trace', 'debug', 'info', 'warn' or 'error'.",
             )
         )
-    if not settings.dbs and not settings.vfs:
+    if not settings.dbs and not settings.vfs and not settings.under_test:
         found.append(nothing_to_replicate(settings))
     if "config_file" in settings.legacy:
         found.append(

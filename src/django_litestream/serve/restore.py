@@ -143,10 +143,8 @@ def unusable_database(path: str) -> str | None:
     try:
         with open(path, "rb") as handle:
             head = handle.read(len(SQLITE_HEADER))
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror or exc}). {WRITE_HINT}"
+    except OSError:
+        return None  # missing, or its directory is: the lock and the restore say it
     if head and head != SQLITE_HEADER:
         return (
             "is not a SQLite database (the file does not begin with SQLite's header). Move "
