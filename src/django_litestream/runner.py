@@ -31,13 +31,13 @@ _PR_SET_PDEATHSIG = 1
 CLI_PREFIX = "django-litestream-"
 
 
-def make_private_dir(prefix: str = CLI_PREFIX) -> str:
+def make_private_dir(prefix: str = CLI_PREFIX, base: str | None = None) -> str:
     """A new directory only this user can enter (mode 0700), named after this process.
 
     The PID in the name (``<prefix><pid>-XXXX``) lets :func:`sweep_dead_dirs` remove the
     directories of processes that were killed before they could remove their own.
     """
-    path = tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-")
+    path = tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=base)
     os.chmod(path, 0o700)
     return path
 
@@ -52,14 +52,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def sweep_dead_dirs(prefix: str) -> list[str]:
+def sweep_dead_dirs(prefix: str, base: str | None = None) -> list[str]:
     """Remove this user's ``<prefix><pid>-*`` directories whose process no longer exists.
 
     A directory whose PID is alive (even if reused by another program) is left alone.
     """
     removed: list[str] = []
     pattern = re.compile(rf"^{re.escape(prefix)}(\d+)-[^/]+$")
-    base = tempfile.gettempdir()
+    base = base or tempfile.gettempdir()
     try:
         names = os.listdir(base)
     except OSError:

@@ -94,7 +94,7 @@ def refusals(
     env = {**environ, **generated.secret_env, **(stand_ins or {})}
     code, output, text = run(exe, generated, env, timeout=timeout)
     if code is None:
-        return [unusable(exe, f"did not answer 'databases' within {timeout:g}s")]
+        return [unusable(exe, f"did not answer 'databases -json' within {timeout:g}s")]
     if code == 0:
         if _is_listing(output, len(generated.data.get("dbs") or ())):
             return []

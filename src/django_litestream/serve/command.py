@@ -12,6 +12,7 @@ import shutil
 import socket
 import sys
 import sysconfig
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,24 @@ from .plan import Plan, PlanDB, default_meta_path
 SERVE_PREFIX = "django-litestream-serve-"
 
 
+# A Unix socket's path must fit in sun_path (108 bytes on Linux, 104 on macOS).
+MAX_SOCKET_PATH = 103
+
+
 def sweep_dead() -> None:
     """Remove the private directories that serves and commands killed by SIGKILL left."""
-    for prefix in (SERVE_PREFIX, CLI_PREFIX):
-        sweep_dead_dirs(prefix)
+    for base in dict.fromkeys((tempfile.gettempdir(), "/tmp")):
+        for prefix in (SERVE_PREFIX, CLI_PREFIX):
+            sweep_dead_dirs(prefix, base)
+
+
+def runtime_dir() -> str:
+    """serve's private directory; under /tmp when TMPDIR is too long for its socket."""
+    runtime = make_private_dir(SERVE_PREFIX)
+    if len(os.path.join(runtime, "litestream.sock").encode()) > MAX_SOCKET_PATH:
+        shutil.rmtree(runtime, ignore_errors=True)
+        runtime = make_private_dir(SERVE_PREFIX, base="/tmp")
+    return runtime
 
 
 def shutdown_sync_timeout(value: Any) -> float:
@@ -116,7 +131,7 @@ def prepare(
             raise ConfigurationError(f"{db.label} {why}")
     sweep_dead()
     # Not a context manager: the directory outlives this process; the supervisor removes it.
-    runtime = make_private_dir(SERVE_PREFIX)
+    runtime = runtime_dir()
     data = generated.data
     data["addr"] = addr = str(data.get("addr") or f"127.0.0.1:{free_port()}")
     user_socket = cli.configured_socket(settings)
