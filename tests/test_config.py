@@ -809,3 +809,37 @@ def test_go_duration_parsing(text, seconds) -> None:
     from django_litestream.keys import duration_seconds
 
     assert duration_seconds(text) == seconds
+
+
+def test_djangos_in_memory_test_database_is_left_out() -> None:
+    """'manage.py test' swaps DATABASES[alias]['NAME'] for an in-memory database before it
+    runs the checks: nothing to replicate then, and no E004 (which failed every test run)."""
+    from django_litestream import values
+
+    databases = {
+        "default": {"ENGINE": SQLITE, "NAME": "file:memorydb_default?mode=memory&cache=shared"}
+    }
+    settings = conf.parse({"dbs": [{"path": "default"}]}, databases)
+    assert (settings.dbs, settings.under_test) == ((), True)
+    assert values.settings_problems(settings) == []  # no W010 either
+    # A NAME the user wrote as in-memory is still E004.
+    with pytest.raises(SettingError) as caught:
+        conf.parse(
+            {"dbs": [{"path": "default"}]}, {"default": {"ENGINE": SQLITE, "NAME": ":memory:"}}
+        )
+    assert caught.value.check_id == "django_litestream.E004"
+
+
+def test_path_objects_become_strings_everywhere(tmp_path) -> None:
+    litestream = {
+        "path_prefix": "p",
+        "socket": {"enabled": True, "path": tmp_path / "s.sock"},
+        "dbs": [{"path": tmp_path / "a.db", "replica": {"type": "file", "path": tmp_path / "r"}}],
+        "serve": {"command": ["gunicorn", tmp_path / "app"]},
+    }
+    settings = conf.parse(litestream, {})
+    assert settings.serve["command"] == ["gunicorn", str(tmp_path / "app")]
+    generated = config.build(settings, {})
+    text = generated.render()  # raised RepresenterError for a PosixPath before
+    assert "PosixPath" not in text
+    assert yaml.safe_load(text)["socket"]["path"] == str(tmp_path / "s.sock")

@@ -135,12 +135,15 @@ def run_bounded(
     the run short. The whole process group is killed then, and the output is not waited
     for beyond the deadline: a grandchild that holds the pipe open cannot hang the caller.
     """
-    proc = spawn(
-        argv,
-        os.environ if env is None else env,
+    # Its own session (so its own process group, for kill_group), set up in C: no Python
+    # preexec_fn, which would cost a slow fork of this whole process on every call.
+    proc = subprocess.Popen(
+        list(argv),
+        env=dict(os.environ if env is None else env),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     chunks: list[bytes] = []
     done = threading.Event()
