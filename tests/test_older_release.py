@@ -312,3 +312,10 @@ def test_config_reports_errors_as_errors_and_exits_78(project: Project):
         "'python manage.py check' shows them too)."
     )
     assert "Warning:" not in result.stderr
+
+
+def test_config_help_needs_no_valid_setting(project: Project):
+    project.configure({"dbs": "not a list"})
+    result = project.run("litestream", "config", "-h")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith("usage: manage.py litestream config\n")

@@ -1,6 +1,6 @@
 """The binary is the judge: does Litestream accept the generated configuration?
 
-``litestream databases -json -config FILE`` reads a configuration exactly as ``replicate`` does
+``litestream databases -json -config FILE`` reads a configuration as ``replicate`` does
 (environment expansion, YAML, validation, one replica client per database) without
 opening a database or the network, in about 20 ms. When it refuses, its message names a
 line of a file the user never sees, or nothing at all; :func:`refusals` turns it into
@@ -50,7 +50,7 @@ def placeholders(generated: Generated, environ: Mapping[str, str]) -> dict[str, 
         if name not in environ and name != "PID":
             out.setdefault(name, "1s" if str(path[-1]) in keys.DURATIONS else "placeholder")
     for name in _env_refs(generated.data):
-        if not environ.get(name, "").strip():
+        if not environ.get(name, "").strip() and name not in generated.secret_env:
             out.setdefault(name, "placeholder")
     return out
 
@@ -110,8 +110,9 @@ def refusals(
 
 def _is_listing(output: str, count: int) -> bool:
     """Whether ``output`` is Litestream 0.5's ``databases -json``: one object per database."""
+    start = re.search(r"(?m)^\[", output)  # after any log lines Litestream printed first
     try:
-        listing = json.loads(output)
+        listing = json.loads(output[start.start() :]) if start else None
     except ValueError:
         return False
     return (

@@ -63,6 +63,9 @@ class Command(BaseCommand):
 
     def dispatch(self, command: str, args: list[str]) -> int:
         cli.check_command(command)
+        if command == "config" and args[:1] in (["-h"], ["-help"], ["--help"]):
+            self.stdout.write(CONFIG_HELP)  # help needs no (valid) setting
+            return 0
         settings = conf.load()
         if command == "config":
             return self.print_config(settings, args)
@@ -73,9 +76,6 @@ class Command(BaseCommand):
         return cli.run_litestream(settings, command, args)
 
     def print_config(self, settings: Any, args: list[str]) -> int:
-        if args and args[0] in ("-h", "-help", "--help"):
-            self.stdout.write(CONFIG_HELP)
-            return 0
         if args:
             raise CommandError(
                 f"'litestream config' takes no arguments (got {' '.join(args)}); "
