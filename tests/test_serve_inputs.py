@@ -329,6 +329,20 @@ def test_private_dirs_of_dead_pids_are_swept(project: Project, tmp_path, file_re
         shutil.rmtree(tmp)
 
 
+def test_commands_sweep_too(project: Project, file_replica):
+    tmp = Path(tempfile.mkdtemp(prefix="dl-", dir="/tmp"))
+    project.env["TMPDIR"] = str(tmp)
+    left = tmp / f"django-litestream-{dead_pid()}-abc123"
+    left.mkdir(mode=0o700)
+    project.configure({"dbs": [{"path": "default", "replica": file_replica}]})
+    try:
+        result = project.run("litestream", "databases")
+        assert result.returncode == 0, result.stderr
+        assert list(tmp.iterdir()) == []
+    finally:
+        shutil.rmtree(tmp)
+
+
 # -- USR2: gunicorn's binary upgrade with the default command -----------------------------------
 
 

@@ -187,6 +187,7 @@ def run_litestream(
     if command in commands.SOCKET and not commands.has_flag(args, "socket"):
         sock = daemon_socket(settings, command)
     needs_config = commands.uses_config(exe, command, args)
+    runner.sweep_dead_private_dirs()
     with runner.private_dir() as private:
         config_path = None
         env = dict(environ)

@@ -29,6 +29,7 @@ _PR_SET_PDEATHSIG = 1
 
 
 CLI_PREFIX = "django-litestream-"
+SERVE_PREFIX = "django-litestream-serve-"
 
 
 def make_private_dir(prefix: str = CLI_PREFIX, base: str | None = None) -> str:
@@ -77,6 +78,13 @@ def sweep_dead_dirs(prefix: str, base: str | None = None) -> list[str]:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
+
+
+def sweep_dead_private_dirs() -> None:
+    """Remove what commands and serves killed by SIGKILL left in the temporary directory."""
+    for base in dict.fromkeys((tempfile.gettempdir(), "/tmp")):
+        for prefix in (SERVE_PREFIX, CLI_PREFIX):
+            sweep_dead_dirs(prefix, base)
 
 
 @contextlib.contextmanager

@@ -12,7 +12,6 @@ import shutil
 import socket
 import sys
 import sysconfig
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,22 +19,12 @@ from typing import Any
 from .. import binary, cli, keys
 from ..config import Settings
 from ..errors import ConfigurationError
-from ..runner import CLI_PREFIX, make_private_dir, sweep_dead_dirs, write_private
+from ..runner import SERVE_PREFIX, make_private_dir, sweep_dead_private_dirs, write_private
 from . import options, restore
 from .plan import Plan, PlanDB, default_meta_path
 
-SERVE_PREFIX = "django-litestream-serve-"
-
-
 # A Unix socket's path must fit in sun_path (108 bytes on Linux, 104 on macOS).
 MAX_SOCKET_PATH = 103
-
-
-def sweep_dead() -> None:
-    """Remove the private directories that serves and commands killed by SIGKILL left."""
-    for base in dict.fromkeys((tempfile.gettempdir(), "/tmp")):
-        for prefix in (SERVE_PREFIX, CLI_PREFIX):
-            sweep_dead_dirs(prefix, base)
 
 
 def runtime_dir() -> str:
@@ -129,7 +118,7 @@ def prepare(
     for db in settings.dbs:
         if "dir" not in db.options and (why := restore.unusable_database(db.path)):
             raise ConfigurationError(f"{db.label} {why}")
-    sweep_dead()
+    sweep_dead_private_dirs()
     # Not a context manager: the directory outlives this process; the supervisor removes it.
     runtime = runtime_dir()
     data = generated.data
