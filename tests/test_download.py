@@ -36,6 +36,7 @@ from django_litestream.download import (
     release_url,
 )
 from django_litestream.errors import BinaryNotFoundError, DownloadError
+from tests.project import without_installed_litestream
 
 VERSION = "0.5.17"
 FIX = (
@@ -543,6 +544,9 @@ def test_unwritable_destination_names_the_fix(server: ReleaseServer, tmp_path: P
 
 
 def test_first_use_downloads_to_bin_path_once(server: ReleaseServer, project, tmp_path) -> None:
+    # With Litestream 0.5.17 installed, a bin_path that does not exist gives way to it
+    # (tests/test_older_release.py); here nothing is installed.
+    without_installed_litestream(project, tmp_path)
     server.publish(make_tar_gz())
     bin_path = tmp_path / "tools" / "litestream"
     project.configure({"bin_path": str(bin_path), "download_url": server.base_url, "dbs": []})
@@ -561,6 +565,7 @@ def test_first_use_downloads_to_bin_path_once(server: ReleaseServer, project, tm
 
 
 def test_first_use_offline_names_the_fix(closed_port: int, project, tmp_path) -> None:
+    without_installed_litestream(project, tmp_path)
     bin_path = tmp_path / "tools" / "litestream"
     project.configure(
         {

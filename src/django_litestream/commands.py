@@ -11,8 +11,11 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-import subprocess
 from collections.abc import Mapping, Sequence
+
+from .runner import run_bounded
+
+ANSWER_TIMEOUT = 10.0
 
 CONFIG = frozenset({"databases", "ltx", "wal", "replicate", "reset", "restore", "status"})
 # One line about each, as ``litestream -h`` of the pinned binary says it (a test compares).
@@ -56,11 +59,18 @@ def suggest(name: str) -> str | None:
 @functools.lru_cache(maxsize=32)
 def flag_arity(binary: str, command: str) -> Mapping[str, bool]:
     """Flags of ``command`` and whether each takes a value, parsed from ``-h``."""
-    proc = subprocess.run(
-        [binary, command, "-h"], capture_output=True, text=True, timeout=30, check=False
-    )
+    from .binary import BinaryUnusableError, unusable
+
+    code, output = run_bounded([binary, command, "-h"], timeout=ANSWER_TIMEOUT)
+    if code is None:
+        raise BinaryUnusableError(
+            unusable(
+                f"The Litestream executable {binary} did not answer '{command} -h' within "
+                f"{ANSWER_TIMEOUT:g}s."
+            )
+        )
     flags: dict[str, bool] = {}
-    for line in (proc.stdout + proc.stderr).splitlines():
+    for line in output.splitlines():
         match = _FLAG_LINE.match(line)
         if match:
             flags[match.group(1)] = match.group(2) is not None
@@ -97,6 +107,27 @@ def asks_for_help(binary: str, command: str, args: Sequence[str]) -> bool:
     return has_flag(flags, "h") or has_flag(flags, "help")
 
 
+def _positionals(binary: str, command: str, args: Sequence[str]) -> list[str]:
+    if not args or not (command in DB_PATH or command == "replicate"):
+        return []
+    return list(args[positional_start(args, flag_arity(binary, command)) :])
+
+
+def uses_config(binary: str, command: str, args: Sequence[str]) -> bool:
+    """Whether ``litestream COMMAND ARGS`` reads the generated configuration.
+
+    Not when the user gives ``-config``, for ``replicate DB_PATH REPLICA_URL``, nor for
+    ``restore`` / ``ltx`` / ``wal`` given a REPLICA_URL (Litestream refuses -config then:
+    "cannot specify a replica URL and the -config flag"); those need no setting at all.
+    """
+    if command not in CONFIG or has_flag(args, "config"):
+        return False
+    positionals = _positionals(binary, command, args)
+    if command == "replicate" and positionals:
+        return False
+    return not (command in URL_COMMANDS and positionals and _URL.match(positionals[0]))
+
+
 def build_argv(
     binary: str,
     command: str,
@@ -112,23 +143,15 @@ def build_argv(
     ``-config`` and ``-socket`` are added unless the user gave them.
     """
     args = list(args)
-    arity: Mapping[str, bool] = {}
-    if args and (command in DB_PATH or command == "replicate"):
-        arity = flag_arity(binary, command)
-    start = positional_start(args, arity) if arity else len(args)
-    positionals = args[start:]
+    positionals = _positionals(binary, command, args)
+    start = len(args) - len(positionals)
     if command in DB_PATH:
         args[start:] = [aliases.get(a, a) for a in positionals]
     elif command == "replicate" and positionals:
         # "replicate DB_PATH REPLICA_URL": only the first positional is a database path.
         args[start] = aliases.get(positionals[0], positionals[0])
     extra: list[str] = []
-    # "replicate DB_PATH REPLICA_URL" replicates without a config file, and "restore" / "ltx"
-    # given a REPLICA_URL refuse -config ("cannot specify a replica URL and the -config flag").
-    wants_config = not (command == "replicate" and positionals) and not (
-        command in URL_COMMANDS and positionals and _URL.match(positionals[0])
-    )
-    if command in CONFIG and config_path and wants_config and not has_flag(args, "config"):
+    if config_path and uses_config(binary, command, args):
         extra += ["-config", config_path]
     if command in SOCKET and socket_path and not has_flag(args, "socket"):
         extra += ["-socket", socket_path]

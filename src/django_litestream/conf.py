@@ -35,6 +35,22 @@ def _malformed(msg: str, hint: str) -> SettingError:
     return SettingError("django_litestream.E001", msg, hint)
 
 
+def plain(value: Any) -> Any:
+    """A copy of ``value`` with every ``os.PathLike`` (``BASE_DIR / "replica"``) as its string.
+
+    Django settings are written with ``pathlib.Path``; Litestream's YAML needs strings.
+    """
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return tuple(plain(v) for v in value)
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
 def _hyphenate(mapping: Mapping[str, Any]) -> dict[str, Any]:
     """Litestream spells its keys with hyphens; accept the spec's underscores too."""
     return {str(k).replace("_", "-"): v for k, v in mapping.items()}
@@ -47,6 +63,15 @@ def sqlite_aliases(databases: Mapping[str, Any], base_dir: str | None = None) ->
         if _is_sqlite(conf) and not _is_memory(conf.get("NAME")):
             out[alias] = _absolute(conf["NAME"], base_dir)
     return out
+
+
+class _TestDatabase(Exception):
+    """The alias is Django's in-memory test database (``manage.py test`` swapped it in)."""
+
+
+def _is_test_database(name: Any, alias: str) -> bool:
+    """Django's test runner names an in-memory SQLite test database like this."""
+    return str(name or "").startswith(f"file:memorydb_{alias}?") and "mode=memory" in str(name)
 
 
 def _is_sqlite(conf: Mapping[str, Any]) -> bool:
@@ -76,7 +101,7 @@ def _resolve_path(
             f"{where}['path'] must be a DATABASES alias or a file path, not {value!r}.",
             "Hint: write {'path': 'default'} or {'path': '/srv/app/db.sqlite3'}.",
         )
-    text = os.fspath(value)
+    text = strip_sqlite_prefix(os.fspath(value))
     if text in databases:
         conf = databases[text]
         if not _is_sqlite(conf):
@@ -87,6 +112,8 @@ def _resolve_path(
                 "Hint: Litestream replicates only SQLite; remove this entry or point "
                 "it at a SQLite database.",
             )
+        if _is_test_database(conf.get("NAME"), text):
+            raise _TestDatabase(text)
         if _is_memory(conf.get("NAME")):
             raise SettingError(
                 "django_litestream.E004",
@@ -108,6 +135,17 @@ def _resolve_path(
     )
 
 
+def strip_sqlite_prefix(path: str) -> str:
+    """``sqlite3:///data/app.db`` (a ``DATABASE_URL``) is the file ``/data/app.db``.
+
+    Litestream strips these prefixes from a database path itself; so does this project.
+    """
+    for prefix in ("sqlite3://", "sqlite://"):
+        if path.startswith(prefix):
+            return path[len(prefix) :]
+    return path
+
+
 def _replica(raw: Any, where: str) -> dict[str, Any]:
     if not isinstance(raw, Mapping):
         raise _malformed(
@@ -118,6 +156,13 @@ def _replica(raw: Any, where: str) -> dict[str, Any]:
     kind = replica.get("type")
     if kind is not None:
         kind = keys.REPLICA_TYPE_ALIASES.get(str(kind), str(kind))
+        if kind == "webdavs":
+            raise _malformed(
+                f"{where}['type'] is 'webdavs', which Litestream 0.5 does not know as a type "
+                "(only as a URL scheme).",
+                "Hint: write 'type': 'webdav' with 'webdav-url': 'https://HOST/PATH', or "
+                "'url': 'webdavs://HOST/PATH'.",
+            )
         if kind not in keys.REPLICA_TYPES:
             raise _malformed(
                 f"{where}['type'] is {replica['type']!r}, which Litestream 0.5 does not know.",
@@ -197,8 +242,30 @@ def _socket_mode(options: dict[str, Any]) -> dict[str, Any]:
     return {**options, "socket": {**sock, "permissions": mode}}
 
 
-def parse(litestream: Any, databases: Mapping[str, Any], base_dir: str | None = None) -> Settings:
-    """Validate a ``LITESTREAM`` value against ``DATABASES``; no Django needed."""
+# Settings of the older django-litestream (0.3 and before) that this one replaced.
+LEGACY_KEYS = ("config_file", "extend_dbs")
+
+
+def _own_key(key: Any) -> str:
+    """``bin-path`` is ``bin_path``: django-litestream's keys accept hyphens like Litestream's."""
+    text = str(key)
+    return text.replace("-", "_") if text.replace("-", "_") in OWN_KEYS + LEGACY_KEYS else text
+
+
+def parse(
+    litestream: Any,
+    databases: Mapping[str, Any],
+    base_dir: str | None = None,
+    *,
+    project_dir: str | None = None,
+) -> Settings:
+    """Validate a ``LITESTREAM`` value against ``DATABASES``; no Django needed.
+
+    ``base_dir`` resolves relative ``DATABASES`` names (Django itself opens them relative to
+    the current directory, so :func:`load` leaves it unset); ``project_dir`` (``BASE_DIR``)
+    resolves a relative ``bin_path``, so that it works from any directory.
+    """
+    defined = litestream is not None
     if litestream is None:
         litestream = {}
     if not isinstance(litestream, Mapping):
@@ -206,6 +273,7 @@ def parse(litestream: Any, databases: Mapping[str, Any], base_dir: str | None = 
             f"LITESTREAM must be a dict, not {type(litestream).__name__}.",
             "Hint: write LITESTREAM = {'dbs': [{'path': 'default'}]}.",
         )
+    litestream = {_own_key(k): v for k, v in plain(litestream).items()}
     raw_dbs = litestream.get("dbs", [])
     if not isinstance(raw_dbs, list | tuple):
         raise _malformed(
@@ -214,7 +282,7 @@ def parse(litestream: Any, databases: Mapping[str, Any], base_dir: str | None = 
         )
     for key, kind in (
         ("path_prefix", str),
-        ("bin_path", str | os.PathLike),
+        ("bin_path", str),
         ("download_url", str),
         ("vfs", Mapping),
         ("serve", Mapping),
@@ -225,7 +293,14 @@ def parse(litestream: Any, databases: Mapping[str, Any], base_dir: str | None = 
                 f"LITESTREAM['{key}'] has the wrong type ({type(value).__name__}).",
                 f"Hint: see the '{key}' setting in the django-litestream docs.",
             )
-    dbs = tuple(_database(raw, i, databases, base_dir) for i, raw in enumerate(raw_dbs))
+    entries = []
+    under_test = False
+    for i, raw in enumerate(raw_dbs):
+        try:
+            entries.append(_database(raw, i, databases, base_dir))
+        except _TestDatabase:
+            under_test = True  # nothing to replicate while tests run in memory
+    dbs = tuple(entries)
     seen: dict[str, str] = {}
     for db in dbs:
         if db.path in seen:
@@ -235,17 +310,19 @@ def parse(litestream: Any, databases: Mapping[str, Any], base_dir: str | None = 
             )
         seen[db.path] = db.where
     bin_path = litestream.get("bin_path")
+    taken = OWN_KEYS + LEGACY_KEYS + ("dbs",)
     return Settings(
         dbs=dbs,
         path_prefix=litestream.get("path_prefix") or "",
-        bin_path=_absolute(bin_path, None) if bin_path else None,
+        bin_path=_absolute(bin_path, project_dir) if bin_path else None,
         download_url=litestream.get("download_url"),
         vfs=dict(litestream.get("vfs") or {}),
         serve=dict(litestream.get("serve") or {}),
-        options=_socket_mode(
-            _hyphenate({k: v for k, v in litestream.items() if k not in OWN_KEYS + ("dbs",)})
-        ),
+        options=_socket_mode(_hyphenate({k: v for k, v in litestream.items() if k not in taken})),
         aliases=sqlite_aliases(databases, base_dir),
+        defined=defined,
+        under_test=under_test,
+        legacy={k: litestream[k] for k in LEGACY_KEYS if k in litestream},
     )
 
 
@@ -253,4 +330,9 @@ def load() -> Settings:
     """Read ``settings.LITESTREAM`` (at call time, so ``override_settings`` works)."""
     from django.conf import settings
 
-    return parse(getattr(settings, "LITESTREAM", None), settings.DATABASES)
+    base = getattr(settings, "BASE_DIR", None)
+    return parse(
+        getattr(settings, "LITESTREAM", None),
+        settings.DATABASES,
+        project_dir=os.fspath(base) if isinstance(base, str | os.PathLike) else None,
+    )

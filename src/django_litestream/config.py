@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,8 @@ BUCKET_VARS = ("LITESTREAM_REPLICA_BUCKET", "AWS_BUCKET")
 ACCESS_KEY_VARS = ("LITESTREAM_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID")
 SECRET_KEY_VARS = ("LITESTREAM_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY")
 SECRET_ENV_PREFIX = "DJANGO_LITESTREAM_SECRET_"
+# django-litestream's own keys of LITESTREAM (conf.OWN_KEYS), as a typo's candidates.
+OWN_KEYS = frozenset({"path_prefix", "bin_path", "download_url", "vfs", "serve"})
 # A value that is only a reference ("$NAME" or "${NAME}") is left for Litestream to expand.
 _ENV_REF = re.compile(r"\$(\w+|\{\w+\})")
 
@@ -57,6 +59,9 @@ class Settings:
     serve: Mapping[str, Any] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
     aliases: Mapping[str, str] = field(default_factory=dict)
+    defined: bool = True  # False when settings.LITESTREAM does not exist
+    under_test: bool = False  # an entry named Django's in-memory test database, left out
+    legacy: Mapping[str, Any] = field(default_factory=dict)  # the older release's keys
 
     def resolve_db(self, name: str) -> str | None:
         """Absolute path for a Django alias, or None when ``name`` is not an alias."""
@@ -71,6 +76,7 @@ class Problem:
     msg: str
     hint: str = ""
     error: bool = False
+    where: str = ""  # the key path it is about, when one; two findings there are one
 
     def __str__(self) -> str:
         return f"{self.msg} {self.hint}".strip()
@@ -113,11 +119,12 @@ def _materialize(value: Any, expand: Mapping[str, str] | None) -> Any:
 
 def env_var(candidates: tuple[str, ...], environ: Mapping[str, str]) -> str:
     """The first of ``candidates`` set in the environment, else the first one."""
-    return next((name for name in candidates if environ.get(name)), candidates[0])
+    return next((name for name in candidates if environ.get(name, "").strip()), candidates[0])
 
 
 def auto_replica_bucket_set(environ: Mapping[str, str]) -> bool:
-    return any(environ.get(name) for name in BUCKET_VARS)
+    """True when a bucket variable holds a name (a blank one names no bucket)."""
+    return any(environ.get(name, "").strip() for name in BUCKET_VARS)
 
 
 class _Builder:
@@ -130,10 +137,19 @@ class _Builder:
         self.auto_paths: dict[str, str] = {}
 
     # -- findings -------------------------------------------------------------
-    def warn(self, id: str, msg: str, hint: str) -> None:
-        self.problems.append(Problem(id, msg, hint))
+    def warn(self, id: str, msg: str, hint: str, *, error: bool = False, where: str = "") -> None:
+        self.problems.append(Problem(id, msg, hint, error=error, where=where))
 
-    def check_keys(self, mapping: Mapping[str, Any], known: frozenset[str], where: str) -> None:
+    def check_keys(
+        self,
+        mapping: Mapping[str, Any],
+        known: frozenset[str],
+        where: str,
+        *,
+        candidates: frozenset[str] | None = None,
+        has_replica: bool = True,
+    ) -> None:
+        """W001-W003 for the keys of ``mapping``; ``candidates`` are what a typo may mean."""
         for key, value in mapping.items():
             if key not in known:
                 if key in keys.LEGACY:
@@ -142,31 +158,47 @@ class _Builder:
                         f"{where}['{key}'] is a Litestream 0.3 key that Litestream 0.5 ignores.",
                         f"Hint: {keys.LEGACY[key]}.",
                     )
-                else:
-                    close = keys.suggest(key, known)
-                    if close:
-                        hint = f"Did you mean '{close}'?"
-                    elif key in keys.REPLICA and known is keys.DB_OPTIONS:
-                        hint = f"'{key}' is a replica setting: move it into {where}['replica']."
-                    else:
-                        hint = "Remove it."
+                    continue
+                close = keys.suggest(key, candidates or known)
+                if close == "dbs" and not self.settings.dbs:
                     self.warn(
-                        "django_litestream.W001",
-                        f"{where}['{key}'] is not a Litestream 0.5 setting; "
-                        "Litestream would silently ignore it.",
-                        f"Hint: {hint}",
+                        "django_litestream.E011",
+                        f"{where}['{key}'] looks like a misspelled 'dbs': as written, no "
+                        "database is replicated.",
+                        f"Hint: rename it to 'dbs': {where}['dbs'] = [{{'path': 'default'}}].",
+                        error=True,
+                        where=f"{where}['{key}']",
                     )
-            elif where == "LITESTREAM" and key == "retention" and not isinstance(value, Mapping):
+                    continue
+                if close == "replica" and not has_replica:
+                    self.warn(
+                        "django_litestream.E011",
+                        f"{where}['{key}'] looks like a misspelled 'replica': as written, the "
+                        "database replicates to the auto-generated S3 replica instead.",
+                        "Hint: rename it to 'replica'.",
+                        error=True,
+                        where=f"{where}['{key}']",
+                    )
+                    continue
+                if close:
+                    hint = f"Did you mean '{close}'?"
+                elif key in keys.REPLICA and known is keys.DB_OPTIONS:
+                    hint = f"'{key}' is a replica setting: move it into {where}['replica']."
+                else:
+                    hint = "Remove it."
                 self.warn(
-                    "django_litestream.W002",
-                    f"LITESTREAM['retention'] is {value!r}, a Litestream 0.3 habit; in 0.5 "
-                    "it is a section {'enabled': True/False}.",
-                    "Hint: keep history with 'snapshot': {'retention': '24h'}.",
+                    "django_litestream.W001",
+                    f"{where}['{key}'] is not a Litestream 0.5 setting; "
+                    "Litestream would silently ignore it.",
+                    f"Hint: {hint}",
                 )
+            elif where == "LITESTREAM" and key == "retention":
+                continue  # a section in 0.5; the binary refuses a value (E009 says how)
             elif (
                 key in keys.DURATIONS
                 and isinstance(value, int | float)
                 and not isinstance(value, bool)
+                and value != 0  # zero is zero in any unit
             ):
                 self.warn(
                     "django_litestream.W003",
@@ -205,7 +237,13 @@ class _Builder:
         return self.secretize(db.replica)
 
     def database(self, db: Database) -> dict[str, Any]:
-        self.check_keys(db.options, keys.DB_OPTIONS, db.where)
+        self.check_keys(
+            db.options,
+            keys.DB_OPTIONS,
+            db.where,
+            candidates=keys.DB - {"replicas"},
+            has_replica=db.replica is not None,
+        )
         entry: dict[str, Any] = {}
         if "dir" not in db.options:
             entry["path"] = db.path
@@ -215,7 +253,7 @@ class _Builder:
 
     def build(self) -> Generated:
         options = dict(self.settings.options)
-        self.check_keys(options, keys.TOP - {"dbs"}, "LITESTREAM")
+        self.check_keys(options, keys.TOP - {"dbs"}, "LITESTREAM", candidates=keys.TOP | OWN_KEYS)
         for section, known in keys.SECTIONS.items():
             if isinstance(options.get(section), Mapping):
                 self.check_keys(options[section], known, f"LITESTREAM['{section}']")
@@ -253,21 +291,69 @@ def _loopback(addr: str) -> bool:
     return host == "localhost" or host.startswith("127.") or host == "::1"
 
 
-def environment_problems(settings: Settings, environ: Mapping[str, str]) -> list[Problem]:
-    """Findings that depend on the environment rather than on the settings' shape."""
+AUTO_KEYS = ("access-key-id", "secret-access-key")
+
+
+def setting_path(settings: Settings, path: Sequence[str | int]) -> str:
+    """Where a value of the generated configuration comes from, in the setting's own terms.
+
+    ``("dbs", 0, "replica", "sync-interval")`` is ``LITESTREAM['dbs'][0]['replica']
+    ['sync-interval']``; a value of an auto-generated replica names that replica.
+    """
+    text = "LITESTREAM"
+    rest = list(path)
+    if len(rest) >= 2 and rest[0] == "dbs" and isinstance(rest[1], int):
+        index = rest[1]
+        dbs = settings.dbs
+        text = dbs[index].where if index < len(dbs) else f"LITESTREAM['dbs'][{index}]"
+        rest = rest[2:]
+        if rest[:1] == ["replica"] and index < len(dbs) and dbs[index].replica is None:
+            detail = f"'{rest[1]}'" if len(rest) > 1 else "settings"
+            return f"the auto-generated replica's {detail} of {text}"
+    elif rest and rest[0] in AUTO_KEYS and rest[0] not in settings.options:
+        return f"the auto-generated replicas' '{rest[0]}'"
+    return text + "".join(f"[{p}]" if isinstance(p, int) else f"['{p}']" for p in rest)
+
+
+BUCKET_REQUIRED = "django_litestream.E006"
+
+
+def bucket_problem(settings: Settings, environ: Mapping[str, str], *, required: bool) -> Problem:
+    """No bucket variable for the auto-generated replica: W009, or E006 where it is needed."""
+    auto = [db for db in settings.dbs if db.replica is None]
+    blank = [name for name in BUCKET_VARS if name in environ and not environ[name].strip()]
+    state = f"${blank[0]} is blank" if blank else "neither is set"
+    msg = (
+        f"{auto[0].where} has no 'replica', so it replicates to the S3 bucket named by "
+        f"$LITESTREAM_REPLICA_BUCKET (or $AWS_BUCKET), and {state}."
+    )
+    hint = (
+        "Hint: export LITESTREAM_REPLICA_BUCKET=your-bucket, or give the database a "
+        "'replica' (for example {'type': 'file', 'path': '/var/backups/db'})."
+    )
+    if required:
+        return Problem(BUCKET_REQUIRED, msg, hint, error=True)
+    return Problem(
+        "django_litestream.W009",
+        msg + " That is fine for development and tests; the commands that hand this "
+        "configuration to Litestream refuse to start (django_litestream.E006, also under "
+        "'check --deploy').",
+        hint,
+    )
+
+
+def environment_problems(
+    settings: Settings, environ: Mapping[str, str], *, bucket_required: bool = False
+) -> list[Problem]:
+    """Findings that depend on the environment rather than on the settings' shape.
+
+    A missing bucket variable is the warning W009 unless ``bucket_required`` (a command that
+    hands the configuration to Litestream, or ``check --deploy``): then it is E006.
+    """
     found = []
     auto = [db for db in settings.dbs if db.replica is None]
     if auto and not auto_replica_bucket_set(environ):
-        found.append(
-            Problem(
-                "django_litestream.E006",
-                f"{auto[0].where} has no 'replica', so it replicates to the S3 bucket named "
-                "by $LITESTREAM_REPLICA_BUCKET (or $AWS_BUCKET), and neither is set.",
-                "Hint: export LITESTREAM_REPLICA_BUCKET=your-bucket, or give the database "
-                "a 'replica' (for example {'type': 'file', 'path': '/var/backups/db'}).",
-                error=True,
-            )
-        )
+        found.append(bucket_problem(settings, environ, required=bucket_required))
     if environ.get("AWS_CA_BUNDLE") and (
         auto or any(db.replica is not None and _is_s3(db.replica) for db in settings.dbs)
     ):

@@ -45,3 +45,9 @@ class ReplicaUnavailableError(LitestreamError):
     """The replica could not be read, so a local database could not be checked against it."""
 
     exit_code = 69
+
+
+class NotRunningError(LitestreamError):
+    """A control-socket command found no running Litestream to talk to (EX_UNAVAILABLE)."""
+
+    exit_code = 69

@@ -184,11 +184,45 @@ SECRETS = frozenset(
 )
 
 # The spec's spellings that Litestream reads differently.
-REPLICA_TYPE_ALIASES = {"gcs": "gs", "azure": "abs", "webdavs": "webdavs"}
-REPLICA_TYPES = frozenset({"file", "s3", "gs", "abs", "sftp", "webdav", "webdavs", "nats", "oss"})
+REPLICA_TYPE_ALIASES = {"gcs": "gs", "azure": "abs"}
+REPLICA_TYPES = frozenset({"file", "s3", "gs", "abs", "sftp", "webdav", "nats", "oss"})
+# The URL schemes Litestream 0.5.17 reads (litestream.ReplicaTypeFromURL).
+URL_SCHEMES = frozenset({"file", "s3", "gs", "abs", "sftp", "webdav", "webdavs", "nats", "oss"})
+
+# Names people write for a key, from other tools' settings and from memory, that difflib
+# alone does not find (too short or too different); each maps to the key it means.
+SYNONYMS = {
+    "address": "addr",
+    "adress": "addr",
+    "addres": "addr",
+    "bucket-name": "bucket",
+    "bucketname": "bucket",
+    "secret-key": "secret-access-key",
+    "secret": "secret-access-key",
+    "aws-secret-access-key": "secret-access-key",
+    "access-key": "access-key-id",
+    "aws-access-key-id": "access-key-id",
+    "account": "account-name",
+    "account-id": "account-name",
+    "container": "bucket",
+    "prefix": "path_prefix",
+    "key": "key-path",
+    "databases": "dbs",
+    "database": "dbs",
+    "db": "dbs",
+    "pathprefix": "path_prefix",
+    "path-prefix": "path_prefix",
+    "binpath": "bin_path",
+    "bin-path": "bin_path",
+    "binary": "bin_path",
+    "binary-path": "bin_path",
+}
 
 
 def suggest(key: str, known: frozenset[str] | set[str]) -> str | None:
     """The closest known key to ``key``, or None when nothing is close."""
+    synonym = SYNONYMS.get(key.lower())
+    if synonym is not None and synonym in known and synonym != key:
+        return synonym
     matches = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
     return matches[0] if matches else None

@@ -12,12 +12,15 @@ import contextlib
 import ctypes
 import os
 import queue
+import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -25,15 +28,67 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM)
 _PR_SET_PDEATHSIG = 1
 
 
-def make_private_dir(prefix: str = "django-litestream-") -> str:
-    """A new directory only this user can enter (mode 0700)."""
-    path = tempfile.mkdtemp(prefix=prefix)
+CLI_PREFIX = "django-litestream-"
+SERVE_PREFIX = "django-litestream-serve-"
+
+
+def make_private_dir(prefix: str = CLI_PREFIX, base: str | None = None) -> str:
+    """A new directory only this user can enter (mode 0700), named after this process.
+
+    The PID in the name (``<prefix><pid>-XXXX``) lets :func:`sweep_dead_dirs` remove the
+    directories of processes that were killed before they could remove their own.
+    """
+    path = tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=base)
     os.chmod(path, 0o700)
     return path
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_dead_dirs(prefix: str, base: str | None = None) -> list[str]:
+    """Remove this user's ``<prefix><pid>-*`` directories whose process no longer exists.
+
+    A directory whose PID is alive (even if reused by another program) is left alone.
+    """
+    removed: list[str] = []
+    pattern = re.compile(rf"^{re.escape(prefix)}(\d+)-[^/]+$")
+    base = base or tempfile.gettempdir()
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return removed
+    for name in names:
+        match = pattern.match(name)
+        if not match or _alive(int(match.group(1))):
+            continue
+        path = os.path.join(base, name)
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def sweep_dead_private_dirs() -> None:
+    """Remove what commands and serves killed by SIGKILL left in the temporary directory."""
+    for base in dict.fromkeys((tempfile.gettempdir(), "/tmp")):
+        for prefix in (SERVE_PREFIX, CLI_PREFIX):
+            sweep_dead_dirs(prefix, base)
+
+
 @contextlib.contextmanager
-def private_dir(prefix: str = "django-litestream-") -> Iterator[str]:
+def private_dir(prefix: str = CLI_PREFIX) -> Iterator[str]:
     """A directory only this user can enter, removed on exit."""
     path = make_private_dir(prefix)
     try:
@@ -65,6 +120,73 @@ def spawn(argv: Sequence[str], env: Mapping[str, str], **kwargs: Any) -> subproc
         list(argv), env=dict(env), preexec_fn=_die_with_parent, **kwargs
     )
     return proc
+
+
+def kill_group(proc: subprocess.Popen[Any]) -> None:
+    """SIGKILL ``proc``'s process group (:func:`spawn` made it the leader of its own)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+
+
+def run_bounded(
+    argv: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    *,
+    timeout: float,
+    cancel: threading.Event | None = None,
+) -> tuple[int | None, str]:
+    """Run ``argv`` with stdout and stderr captured together, for at most ``timeout`` seconds.
+
+    Returns (exit status, output); the status is None when the deadline (or ``cancel``) cut
+    the run short. The whole process group is killed then, and the output is not waited
+    for beyond the deadline: a grandchild that holds the pipe open cannot hang the caller.
+    """
+    # Its own session (so its own process group, for kill_group), set up in C: no Python
+    # preexec_fn, which would cost a slow fork of this whole process on every call.
+    proc = subprocess.Popen(
+        list(argv),
+        env=dict(os.environ if env is None else env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    chunks: list[bytes] = []
+    done = threading.Event()
+
+    def read() -> None:
+        stream = proc.stdout
+        assert stream is not None
+        with contextlib.suppress(OSError):
+            for chunk in iter(lambda: os.read(stream.fileno(), 65536), b""):
+                chunks.append(chunk)
+        done.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    cut = False
+    # The output's end (the pipe closing) is the prompt sign that the program exited;
+    # Popen.wait(timeout) would poll with growing sleeps.
+    while not done.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
+        if time.monotonic() > deadline or (cancel is not None and cancel.is_set()):
+            cut = True
+            break
+        if proc.poll() is not None:
+            # Exited, but a grandchild may hold the pipe: give it a moment, never more.
+            done.wait(max(0.0, min(1.0, deadline - time.monotonic())))
+            break
+    if not cut:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            cut = True
+    if cut or not done.is_set():
+        kill_group(proc)
+        proc.wait()
+    text = b"".join(chunks).decode(errors="replace").strip()
+    return (None if cut else exit_status(proc.returncode)), text
 
 
 def signame(signum: int) -> str:

@@ -9,18 +9,33 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import shutil
 import socket
 import sys
+import sysconfig
 import urllib.parse
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from .. import binary, cli, keys
 from ..config import EnvRef, Settings
 from ..errors import ConfigurationError
-from ..runner import make_private_dir, write_private
-from . import options
+from ..runner import SERVE_PREFIX, make_private_dir, sweep_dead_private_dirs, write_private
+from . import options, restore
 from .plan import Plan, PlanDB, default_meta_path
+
+# A Unix socket's path must fit in sun_path (108 bytes on Linux, 104 on macOS).
+MAX_SOCKET_PATH = 103
+
+
+def runtime_dir() -> str:
+    """serve's private directory; under /tmp when TMPDIR is too long for its socket."""
+    runtime = make_private_dir(SERVE_PREFIX)
+    if len(os.path.join(runtime, "litestream.sock").encode()) > MAX_SOCKET_PATH:
+        shutil.rmtree(runtime, ignore_errors=True)
+        runtime = make_private_dir(SERVE_PREFIX, base="/tmp")
+    return runtime
 
 
 def shutdown_sync_timeout(value: Any) -> float:
@@ -85,7 +100,21 @@ def default_command() -> tuple[str, ...]:
             "(python manage.py litestream serve -- python manage.py runserver)."
         )
     module, _, attr = wsgi.rpartition(".")
-    return (sys.executable, "-m", "gunicorn", f"{module}:{attr}")
+    script = gunicorn_script()
+    # gunicorn's USR2 binary upgrade re-executes sys.argv; started as "python -m gunicorn"
+    # that is gunicorn/__main__.py, whose directory then shadows the standard library's
+    # "http" package and the new master's workers die. Its own script re-executes cleanly.
+    head = (script,) if script else (sys.executable, "-m", "gunicorn")
+    return (*head, f"{module}:{attr}")
+
+
+def gunicorn_script() -> str | None:
+    """The ``gunicorn`` script of this environment (beside the interpreter), else on PATH."""
+    for place in (Path(sys.executable).parent, Path(sysconfig.get_path("scripts") or ".")):
+        script = place / "gunicorn"
+        if script.is_file() and os.access(script, os.X_OK):
+            return str(script)
+    return shutil.which("gunicorn")
 
 
 # "$NAME" or "${NAME}", as Litestream expands them in its configuration.
@@ -139,15 +168,19 @@ def prepare(
             "LITESTREAM['dbs'] is empty, so serve has no database to restore or replicate. "
             "Add one, e.g. LITESTREAM = {'dbs': [{'path': 'default'}]}."
         )
-    # The configuration first: on a new project its errors (no bucket yet) are the ones
-    # to fix first, and they would otherwise hide behind a missing server.
-    generated = cli.generate(settings, environ, strict=True)
-    command = opts.command or default_command()
     exe = binary.resolve(
         settings.bin_path, download_url=settings.download_url, progress=cli.print_stderr
     )
+    # The configuration first: on a new project its errors (no bucket yet) are the ones
+    # to fix first, and they would otherwise hide behind a missing server.
+    generated = cli.generate(settings, environ, strict=True, exe=exe)
+    command = opts.command or default_command()
+    for db in settings.dbs:
+        if "dir" not in db.options and (why := restore.unusable_database(db.path)):
+            raise ConfigurationError(f"{db.label} {why}")
+    sweep_dead_private_dirs()
     # Not a context manager: the directory outlives this process; the supervisor removes it.
-    runtime = make_private_dir("django-litestream-serve-")
+    runtime = runtime_dir()
     data = generated.data
     data["addr"] = addr = str(data.get("addr") or f"127.0.0.1:{free_port()}")
     user_socket = cli.configured_socket(settings)
@@ -184,15 +217,26 @@ def prepare(
         restore_over_local=opts.restore_over_local,
         shutdown_sync_timeout=shutdown_sync_timeout(data.get("shutdown-sync-timeout")),
         server_env=server_env(settings, environ),
+        umask=opts.umask,
+        server_umask=current_umask(),
     )
     plan.save()
     return plan, {**environ, **generated.secret_env}
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def run(settings: Settings, args: Sequence[str]) -> int:
     plan, env = prepare(settings, args, os.environ)
     sys.stdout.flush()
     sys.stderr.flush()
+    # The supervisor, Litestream and the restores inherit it; the gate gives the server
+    # and the --pre commands back the umask serve was started with (plan.server_umask).
+    os.umask(plan.umask)
     os.execve(
         sys.executable, [sys.executable, "-m", "django_litestream.serve.supervisor", plan.path], env
     )

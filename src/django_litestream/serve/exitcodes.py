@@ -35,5 +35,7 @@ EXIT_CODES = {
     "confirmed; the newest writes may not be in the replica",
     NOT_READY: "Litestream did not become ready (metrics address answering and every "
     "replica confirming a sync) within --ready-timeout",
-    CONFIG: "bad configuration: the LITESTREAM setting, or no server command to run",
+    CONFIG: "bad configuration, said at once: the LITESTREAM setting (what the Litestream "
+    "binary refuses included), an executable that is not Litestream 0.5, a database path "
+    "that is a directory or not a SQLite database, or no server command to run",
 }

@@ -40,6 +40,12 @@ class Gate:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(SECRET_ENV_PREFIX)}
         self.env.update(plan.server_env)
 
+    def child_setup(self) -> None:
+        """In a child before exec: its own process group, and serve's original umask."""
+        os.setpgrp()
+        if self.plan.server_umask is not None:
+            os.umask(self.plan.server_umask)
+
     def on_signal(self, signum: int, _frame: object) -> None:
         self.events.put_nowait(("signal", signum))
 
@@ -79,7 +85,7 @@ class Gate:
     # -- children ---------------------------------------------------------------------
     def run_child(self, argv: Sequence[str], *, is_server: bool) -> int:
         try:
-            proc = subprocess.Popen(list(argv), env=self.env, preexec_fn=os.setpgrp)
+            proc = subprocess.Popen(list(argv), env=self.env, preexec_fn=self.child_setup)
         except OSError as exc:
             log.error("Cannot start %s: %s", argv[0], exc.strerror or exc)
             return 127 if isinstance(exc, FileNotFoundError) else 126

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import math
+import re
 import shlex
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -23,7 +25,7 @@ class Option:
     setting: str
     default: Any
     help: str
-    kind: str = "seconds"  # seconds | interval (seconds, 0 = off) | flag | commands
+    kind: str = "seconds"  # seconds | interval (seconds, 0 = off) | flag | commands | mode
 
 
 OPTIONS = (
@@ -98,7 +100,20 @@ OPTIONS = (
         'replicated, e.g. --pre "python manage.py migrate --noinput". Repeatable.',
         kind="commands",
     ),
+    Option(
+        "--umask",
+        "umask",
+        0o077,
+        "The umask (octal) for what serve and Litestream create: a database restored or "
+        "created empty, its -wal and -shm, Litestream's state directory and LTX files, a "
+        "file replica. The default 077 keeps them private to this user; 022 makes them "
+        "world-readable. The server and --pre commands keep the umask serve was started with.",
+        kind="mode",
+    ),
 )
+
+# No timeout beyond a week: longer is a typo, and "inf" or "1e308" would overflow a wait.
+MAX_SECONDS = 7 * 24 * 3600.0
 
 COMMAND_SETTING = "command"
 KNOWN_SETTINGS = frozenset({o.setting for o in OPTIONS} | {COMMAND_SETTING})
@@ -115,6 +130,7 @@ class ServeOptions:
     adopt_local: bool = False
     restore_over_local: bool = False
     pre: tuple[tuple[str, ...], ...] = ()
+    umask: int = 0o077
     command: tuple[str, ...] = field(default=())
 
 
@@ -163,6 +179,14 @@ def parser() -> argparse.ArgumentParser:
                 default=None,
                 help=f"{option.help} [{option.setting}]",
             )
+        elif option.kind == "mode":
+            p.add_argument(
+                option.name,
+                dest=option.setting,
+                metavar="MODE",
+                default=None,
+                help=f"{option.help} Default: {option.default:03o}.",
+            )
         else:
             p.add_argument(
                 option.name,
@@ -185,9 +209,15 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"serve: {message}. Run 'python manage.py litestream serve --help'.")
 
 
-def _split(value: Any, where: str) -> tuple[str, ...]:
+def _split(value: Any, where: str, error: type[Exception] = ConfigurationError) -> tuple[str, ...]:
     if isinstance(value, str):
-        parts = shlex.split(value)
+        try:
+            parts = shlex.split(value)
+        except ValueError as exc:  # "No closing quotation", "No escaped character"
+            raise error(
+                f"{where} {value!r} cannot be split into a command: {str(exc).lower()}. "
+                "Close the quote, or give the command as a list of strings."
+            ) from None
     elif isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
         parts = list(value)
     else:
@@ -200,8 +230,29 @@ def _split(value: Any, where: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
+def parse_mode(value: Any) -> int | None:
+    """A umask as 0o077, 63, '077' or '0o077'; None when it is not one."""
+    if isinstance(value, str):
+        match = re.fullmatch(r"(?:0o|0)?([0-7]{1,3})", value.strip())
+        return int(match.group(1), 8) if match else None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0o777:
+        return value
+    return None
+
+
+def _seconds_ok(value: float, *, zero: bool) -> bool:
+    return math.isfinite(value) and (value >= 0 if zero else value > 0) and value <= MAX_SECONDS
+
+
 def _from_setting(option: Option, value: Any) -> Any:
     where = f"LITESTREAM['serve']['{option.setting}']"
+    if option.kind == "mode":
+        mode = parse_mode(value)
+        if mode is None:
+            raise ConfigurationError(
+                f"{where} must be an octal umask such as 0o077 or '077', not {value!r}."
+            )
+        return mode
     if option.kind == "flag":
         if not isinstance(value, bool):
             raise ConfigurationError(f"{where} must be True or False, not {value!r}.")
@@ -213,14 +264,16 @@ def _from_setting(option: Option, value: Any) -> Any:
                 "[['python', 'manage.py', 'migrate', '--noinput']], not {value!r}."
             )
         return tuple(_split(v, f"{where}[{i}]") for i, v in enumerate(value))
-    if option.kind == "interval":
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ConfigurationError(
-                f"{where} must be a number of seconds (0 = off), not {value!r}."
-            )
-        return float(value)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigurationError(f"{where} must be a positive number of seconds, not {value!r}.")
+    zero = option.kind == "interval"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not _seconds_ok(float(value), zero=zero)
+    ):
+        what = "a number of seconds (0 = off)" if zero else "a positive number of seconds"
+        raise ConfigurationError(
+            f"{where} must be {what}, at most {MAX_SECONDS:g} (a week), not {value!r}."
+        )
     return float(value)
 
 
@@ -242,11 +295,25 @@ def parse(args: Sequence[str], setting: Mapping[str, Any]) -> ServeOptions:
         cli_value = getattr(ns, option.setting)
         if cli_value is not None:
             if option.kind == "commands":
-                cli_value = tuple(_split(v, option.name) for v in cli_value)
-            elif option.kind == "seconds" and cli_value <= 0:
-                raise UsageError(f"serve: {option.name} must be a positive number of seconds.")
-            elif option.kind == "interval" and cli_value < 0:
-                raise UsageError(f"serve: {option.name} must be 0 (off) or a number of seconds.")
+                cli_value = tuple(_split(v, f"serve: {option.name}", UsageError) for v in cli_value)
+            elif option.kind == "mode":
+                mode = parse_mode(cli_value)
+                if mode is None:
+                    raise UsageError(
+                        f"serve: {option.name} must be an octal umask such as 077, "
+                        f"not {cli_value!r}."
+                    )
+                cli_value = mode
+            elif option.kind == "seconds" and not _seconds_ok(cli_value, zero=False):
+                raise UsageError(
+                    f"serve: {option.name} must be a positive number of seconds, at most "
+                    f"{MAX_SECONDS:g} (a week), not {cli_value:g}."
+                )
+            elif option.kind == "interval" and not _seconds_ok(cli_value, zero=True):
+                raise UsageError(
+                    f"serve: {option.name} must be 0 (off) or a number of seconds, at most "
+                    f"{MAX_SECONDS:g} (a week), not {cli_value:g}."
+                )
             values[option.setting] = cli_value
         elif option.setting in setting:
             values[option.setting] = _from_setting(option, setting[option.setting])

@@ -46,6 +46,8 @@ class Plan:
     server_env: dict[str, str] = field(default_factory=dict)  # added to the server's env
     adopt_local: bool = False  # replicate a database that is not the replica's continuation
     restore_over_local: bool = False  # or move it aside and restore the replica instead
+    umask: int = 0o077  # serve's and Litestream's (what they create is private by default)
+    server_umask: int | None = None  # the server's and --pre commands': serve's own at start
 
     @property
     def path(self) -> str:

@@ -20,7 +20,6 @@ import logging
 import os
 import shutil
 import sqlite3
-import subprocess
 import tempfile
 import threading
 import time
@@ -28,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ..runner import spawn
+from ..runner import run_bounded
 from . import exitcodes, hints
 from .plan import PlanDB
 
@@ -121,20 +120,41 @@ def integrity_error(path: str) -> str | None:
 def _run(
     argv: Sequence[str], env: Mapping[str, str], cancel: threading.Event, deadline: float
 ) -> tuple[int | None, str]:
-    """Run one restore attempt; None as the code when it was cut off at ``deadline``."""
-    proc = spawn(argv, env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    out: list[bytes] = []
-    reader = threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True)  # type: ignore[union-attr]
-    reader.start()
-    timed_out = False
-    while proc.poll() is None:
-        if cancel.wait(0.05) or time.monotonic() > deadline:
-            timed_out = not cancel.is_set()
-            proc.kill()
-            proc.wait()
-    reader.join()
-    text = b"".join(out).decode(errors="replace").strip()
-    return (None if timed_out else proc.returncode), text
+    """Run one restore attempt; None as the code when it was cut off at ``deadline``.
+
+    The attempt's whole process group is killed at the deadline, and its output is not
+    waited for beyond it, so a program that leaves a child holding the pipe cannot hang
+    the restore.
+    """
+    return run_bounded(argv, env, timeout=max(0.0, deadline - time.monotonic()), cancel=cancel)
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def unusable_database(path: str) -> str | None:
+    """Why the file at a database's path can never be served, or None.
+
+    Said before Litestream starts: a directory, or a non-empty file that does not begin
+    with SQLite's header, would otherwise surface only as a readiness timeout.
+    """
+    if os.path.isdir(path):
+        return (
+            f"is a directory, not a SQLite database file. Point the setting at the database "
+            f"file (e.g. {os.path.join(path, 'db.sqlite3')}), or remove the directory."
+        )
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(SQLITE_HEADER))
+    except OSError:
+        return None  # missing, or its directory is: the lock and the restore say it
+    if head and head != SQLITE_HEADER:
+        return (
+            "is not a SQLite database (the file does not begin with SQLite's header). Move "
+            "it away to restore the database from its replica, or point the setting at "
+            "the right file."
+        )
+    return None
 
 
 def restore_one(

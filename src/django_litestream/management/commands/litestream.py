@@ -13,8 +13,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ... import cli, commands, conf
-from ...errors import LitestreamError
+from ... import binary, cli, commands, conf
+from ...errors import ConfigurationError, LitestreamError
 
 HELP = """Run Litestream with a configuration generated from settings.LITESTREAM.
 
@@ -69,6 +69,9 @@ class Command(BaseCommand):
 
     def dispatch(self, command: str, args: list[str]) -> int:
         cli.check_command(command)
+        if command == "config" and args[:1] in (["-h"], ["-help"], ["--help"]):
+            self.stdout.write(CONFIG_HELP)  # help needs no (valid) setting
+            return 0
         settings = conf.load()
         if command == "config":
             return self.print_config(settings, args)
@@ -81,8 +84,42 @@ class Command(BaseCommand):
     def print_config(self, settings: Any, args: list[str]) -> int:
         if args:
             raise CommandError(
-                f"'litestream config' takes no arguments (got {' '.join(args)}).", returncode=2
+                f"'litestream config' takes no arguments (got {' '.join(args)}); "
+                "'python manage.py litestream config -h' says what it prints.",
+                returncode=2,
             )
-        generated = cli.generate(settings, os.environ, strict=False)
+        exe = binary.find(settings.bin_path) or binary.installed_pinned()
+        generated = cli.generate(settings, os.environ, strict=False, exe=exe)
+        if generated.secret_env:
+            self.stdout.write(secrets_comment(generated))
         self.stdout.write(generated.render(), ending="")
+        errors = [p for p in generated.problems if p.error]
+        if errors:
+            raise CommandError(
+                f"The configuration above would not work: {len(errors)} error"
+                f"{'s' if len(errors) > 1 else ''} (see above; "
+                "'python manage.py check' shows them too).",
+                returncode=ConfigurationError.exit_code,
+            )
         return 0
+
+
+CONFIG_HELP = """usage: manage.py litestream config
+
+Print the Litestream configuration generated from settings.LITESTREAM (YAML, on standard
+output). Secrets never appear as values: credentials kept in the environment are written
+as $VARIABLE references, and a secret written literally in the settings as a reference to
+a private variable (DJANGO_LITESTREAM_SECRET_N) that only the Litestream processes
+started by manage.py receive. Warnings and errors about the setting go to standard error;
+the exit status is 78 when the configuration would not work.
+"""
+
+
+def secrets_comment(generated: Any) -> str:
+    names = ", ".join(sorted(generated.secret_env))
+    return (
+        f"# {names}: secrets written literally in settings.LITESTREAM. Only the\n"
+        "# Litestream processes that 'python manage.py litestream' starts receive them;\n"
+        "# elsewhere they expand to nothing. To use this file outside manage.py, keep\n"
+        "# those secrets in environment variables and write '$NAME' in the setting.\n"
+    )
