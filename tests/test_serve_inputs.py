@@ -230,9 +230,11 @@ def modes(root: Path) -> dict[str, int]:
     return out
 
 
-def run_job(project: Project, *job: str, umask: int = 0o022) -> subprocess.CompletedProcess[str]:
+def run_job(
+    project: Project, *job: str, umask: int = 0o022, flags: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        project.command("litestream", "serve", "--", *job),
+        project.command("litestream", "serve", *flags, "--", *job),
         cwd=project.root,
         env=project.env,
         capture_output=True,
@@ -265,8 +267,8 @@ def test_created_and_restored_files_are_private(project: Project, tmp_path):
     assert stat.S_IMODE((project.root / "made-by-the-server").stat().st_mode) == 0o644
 
     # Lose the database and its state: serve restores it, private too.
-    write_rows(project.db, 3)
-    result = run_job(project, sys.executable, "-c", "pass")
+    write_rows(project.db, 3)  # while Litestream is stopped: serve must be told to adopt them
+    result = run_job(project, sys.executable, "-c", "pass", flags=("--adopt-local",))
     assert result.returncode == 0, result.stderr
     for path in (project.db, project.root / ".db.sqlite3-litestream"):
         if path.is_dir():
