@@ -83,7 +83,10 @@ def test_several_databases_are_summed_up_in_one_line(project: Project, tmp_path:
     write_rows(cache, 1)
     result = project.run("litestream", "serve", "--", sys.executable, "-c", "pass")
     assert result.returncode == 0, result.stderr
-    assert serve_lines(result.stderr)[:2] == [
+    first = "holds nothing yet; the database becomes its first backup"
+    assert serve_lines(result.stderr)[:4] == [
+        ("INFO", f"The replica file://{tmp_path / 'r1'} of 'default' ({project.db}) {first}"),
+        ("INFO", f"The replica file://{tmp_path / 'r2'} of 'cache' ({cache}) {first}"),
         (
             "INFO",
             f"Replicating 2 databases: 'default' ({project.db}) to file://{tmp_path / 'r1'}; "

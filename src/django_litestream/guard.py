@@ -123,7 +123,10 @@ class Verdict:
             how = "Litestream's state and WAL" if self.proof == "wal" else "a restored copy"
             return f"{self.label} continues its replica {self.replica} (proven by {how})"
         if self.kind == REPLICA_EMPTY:
-            return f"the replica {self.replica} of {self.label} holds nothing yet"
+            return (
+                f"The replica {self.replica} of {self.label} holds nothing yet; the database "
+                "becomes its first backup"
+            )
         if self.kind == JUST_RESTORED:
             return f"{self.label} was just restored from its replica {self.replica}"
         if self.kind == MISSING:

@@ -185,7 +185,7 @@ def parser() -> argparse.ArgumentParser:
                 dest=option.setting,
                 metavar="MODE",
                 default=None,
-                help=f"{option.help} Default: {option.default:03o}.",
+                help=f"{option.help} Default: {option.default:03o}. [{option.setting}]",
             )
         else:
             p.add_argument(
