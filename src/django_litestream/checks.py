@@ -50,3 +50,11 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     problems += vfs.check_vfs(settings.vfs)
     messages.extend(_message(p) for p in problems)
     return messages
+
+
+@checks.register("litestream")
+def check_read_replicas(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The read replicas' checks that need Django (W019-W021, E019); see vfs_checks."""
+    from . import vfs_checks
+
+    return vfs_checks.run()

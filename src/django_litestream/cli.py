@@ -13,7 +13,7 @@ from .serve.lock import holder
 
 # Subcommands that talk to the replica, so a replica that cannot work is an error for them.
 REPLICA_COMMANDS = frozenset({"replicate", "restore", "ltx", "wal"})
-LOCAL_COMMANDS = ("config", "serve")
+LOCAL_COMMANDS = ("config", "serve", "vfs")
 
 
 def print_stderr(message: str) -> None:
