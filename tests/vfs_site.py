@@ -225,7 +225,10 @@ NOTES_APP = {
     "notes/management/__init__.py": "",
     "notes/management/commands/__init__.py": "",
     "notes/routers.py": (
+        "from django_litestream.db.routers import LitestreamRouter\n"
         "from django_litestream.routers import VFSReplicaRouter\n"
+        "class QuickRouter(LitestreamRouter):\n"
+        "    retry_after = 1.0\n"
         "class NotesRouter(VFSReplicaRouter):\n"
         "    replica = 'replica_a'\n"
         "    models = ['notes']\n"

@@ -8,13 +8,16 @@ docs/vfs.rst states it:
 - the replica must open (within ``open_timeout``); after a failure the primary serves
   reads for ``retry_after`` seconds before the replica is tried again;
 - with ``max_lag_seconds`` set, what a replica read can miss must be younger than that.
-  A read misses exactly the transactions the primary committed after the newest one the
-  replica connection holds (its time ``T``, ``litestream_time()``). When the primary is a
-  SQLite file on this machine (it is whenever a router falls back to it), its last commit
-  is the modification time ``W`` of its ``-wal`` file: if ``W <= T`` nothing is missing;
-  otherwise the missing writes are at most ``now - T`` old. When the primary's file is not
-  here, the rule falls back to the reader's own delay: the seconds since the connection
-  last polled its storage successfully (``litestream_lag()``).
+  A read misses exactly the primary's transactions after the one the replica connection
+  holds (``litestream_txid()``). When the primary is a SQLite file on this machine with
+  Litestream's local state beside it (it is whenever a router falls back to a primary that
+  this machine replicates), :func:`primary_changes` knows them: Litestream's local LTX
+  files newer than that txid (captured, not yet uploaded or not yet polled: missing since
+  the oldest one was written), and commits Litestream has not captured at all (the
+  primary changed after its newest local LTX file and it has not caught up within
+  :data:`CAPTURE_GRACE` seconds: missing since that file, as Litestream is not running or
+  is stuck). Otherwise the rule falls back to the reader's own delay: the seconds since
+  the connection last polled its storage successfully (``litestream_lag()``).
 
 The verdict is cached for :attr:`Freshness.check_every` seconds, and each change of state
 (replica -> primary and back) is logged once.
@@ -78,8 +81,73 @@ def primary_for(alias: str) -> str:
     return "default"
 
 
+# Litestream captures the WAL every second (monitor-interval); a change older than this
+# that its local state does not show is taken as not captured.
+CAPTURE_GRACE = 2.0
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What this machine knows of a primary's transactions: Litestream's local L0 files."""
+
+    local: tuple[tuple[int, int, float], ...]  # (min txid, max txid, mtime) of each file
+    changed_at: float  # mtime of the -wal file (or of the database, when there is none)
+    held_open: bool  # a -wal file exists: something (Litestream, the app) holds it open
+
+    def missing_since(self, txid: int, now: float) -> float | None:
+        """When the oldest transaction after ``txid`` was made, if there is one."""
+        captured = [mtime for low, high, mtime in self.local if high > txid]
+        newest = max(mtime for _, _, mtime in self.local)
+        slack = 0.05 if self.held_open else CAPTURE_GRACE
+        uncaptured = self.changed_at > newest + slack and now - self.changed_at > CAPTURE_GRACE
+        since = [*captured, *([newest] if uncaptured else [])]
+        return min(since) if since else None
+
+
+def _meta_path(alias: str, db_path: str) -> str:
+    try:
+        from . import conf
+
+        for db in conf.load().dbs:
+            if db.path == db_path and db.options.get("meta-path"):
+                return os.path.abspath(os.path.expanduser(str(db.options["meta-path"])))
+    except Exception:  # a broken LITESTREAM is reported by the checks, not here
+        pass
+    head, name = os.path.split(db_path)
+    return os.path.join(head, f".{name}-litestream")
+
+
+def primary_changes(alias: str) -> Changes | None:
+    """Litestream's local state of the primary ``alias``; None when it is not here."""
+    name = connections.settings.get(alias, {}).get("NAME")
+    if not name or str(name).startswith(("file:", ":memory:")):
+        return None
+    path = os.path.abspath(os.fspath(name))
+    local = []
+    try:
+        with os.scandir(os.path.join(_meta_path(alias, path), "ltx", "0")) as entries:
+            for entry in entries:
+                low, _, high = entry.name.removesuffix(".ltx").partition("-")
+                try:
+                    local.append((int(low, 16), int(high, 16), entry.stat().st_mtime))
+                except (ValueError, OSError):
+                    continue
+    except OSError:
+        return None
+    if not local:
+        return None
+    try:
+        changed_at, held = os.stat(f"{path}-wal").st_mtime, True
+    except OSError:
+        try:
+            changed_at, held = os.stat(path).st_mtime, False
+        except OSError:
+            return None
+    return Changes(tuple(local), changed_at, held)
+
+
 def wal_mtime(alias: str) -> float | None:
-    """When the primary ``alias`` last committed: its ``-wal`` file's mtime, if it has one."""
+    """When the primary ``alias``'s ``-wal`` file last changed, if it has one."""
     name = connections.settings.get(alias, {}).get("NAME")
     if not name or str(name).startswith(("file:", ":memory:")):
         return None
@@ -140,16 +208,16 @@ class Freshness:
         until = now + self.check_every
         if max_lag is None or position is None:
             return Verdict(True, "it opens", until)
-        committed = wal_mtime(self.primary(alias))
-        if committed is not None and position.time is not None:
-            newest = position.time.timestamp()
-            if committed <= newest:
-                return Verdict(True, "it holds the primary's last commit", until)
-            missing = time.time() - newest
+        changes = primary_changes(self.primary(alias))
+        if changes is not None:
+            since = changes.missing_since(position.txid, time.time())
+            if since is None:
+                return Verdict(True, "it holds every transaction of the primary", until)
+            missing = time.time() - since
             return Verdict(
                 missing <= max_lag,
-                f"it lacks commits made on the primary since {_utc(newest)}, {missing:.0f}s "
-                f"ago (max_lag_seconds={max_lag:g})",
+                f"it lacks the primary's transactions since {_utc(since)}, {missing:.0f}s ago "
+                f"(max_lag_seconds={max_lag:g})",
                 until,
             )
         behind = position.lag if position.lag is not None else position.age

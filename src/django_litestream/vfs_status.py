@@ -2,12 +2,13 @@
 
 For each VFS alias, both parts of what a replica read can miss, where they are known:
 
-- the reader's part: the replica transaction its connection holds (txid, time) and the
-  seconds since it last polled its storage (``litestream_lag()``); the storage's newest
-  transaction (``litestream ltx``), so that a reader that stopped following shows;
-- the primary's part, when the primary database is a file on this machine: whether it
-  committed after the replica's newest transaction (its ``-wal`` file's mtime), and since
-  when.
+- the reader's part: the replica transaction its connection holds (txid, and the time
+  that transaction reached the storage) and the seconds since it last polled its storage
+  (``litestream_lag()``); the storage's newest transaction (``litestream ltx``), so that a
+  reader that stopped following shows;
+- the primary's part, when the primary and Litestream's local state are on this machine:
+  its newest transaction, and since when the replica lacks any
+  (:meth:`django_litestream.routers.Changes.missing_since`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from django.db import DatabaseError, connections
 
 from . import binary, replica, vfs
 from .errors import UsageError
-from .routers import primary_for, vfs_aliases, wal_mtime
+from .routers import primary_changes, primary_for, vfs_aliases
 
 if TYPE_CHECKING:
     from .db.backends.litestream_vfs.base import DatabaseWrapper
@@ -58,24 +59,25 @@ def status(alias: str, *, storage: bool = True) -> dict[str, Any]:
     if position is not None:
         out.update(
             txid=f"{position.txid:016x}",
-            time=_iso(position.time),
             lag_seconds=position.lag,
             connection_age_seconds=round(position.age, 3),
         )
     if storage:
-        out.update(_storage(options))
-    committed = wal_mtime(primary)
-    out["primary_last_commit"] = (
-        None if committed is None else _iso(datetime.fromtimestamp(committed, timezone.utc))
-    )
+        out.update(_storage(options, None if position is None else position.txid))
+    changes = primary_changes(primary)
+    out["primary_txid"] = None
     out["missing_since"] = None
-    newest = None if position is None or position.time is None else position.time.timestamp()
-    if committed is not None and newest is not None and committed > newest:
-        out["missing_since"] = _iso(position.time if position else None)
+    out["primary_known"] = changes is not None
+    if changes is not None:
+        out["primary_txid"] = f"{max(high for _, high, _ in changes.local):016x}"
+        if position is not None:
+            since = changes.missing_since(position.txid, time.time())
+            if since is not None:
+                out["missing_since"] = _iso(datetime.fromtimestamp(since, timezone.utc))
     return out
 
 
-def _storage(options: dict[str, Any]) -> dict[str, Any]:
+def _storage(options: dict[str, Any], txid: int | None) -> dict[str, Any]:
     exe = binary.find(options.get("bin_path"))
     if exe is None:
         return {"storage_txid": None, "storage_time": None, "storage_error": "no litestream"}
@@ -84,11 +86,15 @@ def _storage(options: dict[str, Any]) -> dict[str, Any]:
         contents = replica.list_files(exe, str(options["replica_url"]), timeout=timeout)
     except replica.ReplicaUnreachable as exc:
         return {"storage_txid": None, "storage_time": None, "storage_error": str(exc)}
-    txid = contents.newest_txid
+    newest = contents.newest_txid
+    held = [
+        f.created for f in contents.files if txid is not None and f.min_txid <= txid <= f.max_txid
+    ]
     return {
-        "storage_txid": None if txid is None else f"{txid:016x}",
+        "storage_txid": None if newest is None else f"{newest:016x}",
         "storage_time": _iso(contents.newest_at),
         "storage_error": None,
+        "time": _iso(min(held)) if held else None,
     }
 
 
@@ -103,13 +109,13 @@ def get_vfs_status(alias: str) -> dict[str, Any]:
 
 
 def _missing(row: dict[str, Any]) -> str:
-    if row["primary_last_commit"] is None:
+    if not row["primary_known"]:
         return "unknown"
     if row["missing_since"] is None:
         return "nothing"
     since = datetime.fromisoformat(row["missing_since"])
     age = time.time() - since.timestamp()
-    return f"commits after {since:%H:%M:%S} ({age:.0f}s)"
+    return f"since {since:%H:%M:%S} ({age:.0f}s)"
 
 
 def _lag(row: dict[str, Any]) -> str:
@@ -118,19 +124,32 @@ def _lag(row: dict[str, Any]) -> str:
     return "-" if row["txid"] is None else "not yet"
 
 
+def _hms(text: str | None) -> str:
+    return "-" if not text else datetime.fromisoformat(text).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def _table(rows: list[dict[str, Any]]) -> str:
-    head = ("ALIAS", "TXID", "TIME (UTC)", "LAG", "STORAGE TXID", "PRIMARY", "MISSING")
+    head = (
+        "ALIAS",
+        "TXID",
+        "TIME (UTC)",
+        "LAG",
+        "STORAGE TXID",
+        "PRIMARY",
+        "PRIMARY TXID",
+        "MISSING",
+    )
     lines = [head]
     for row in rows:
-        when = row["time"] and datetime.fromisoformat(row["time"]).strftime("%Y-%m-%d %H:%M:%S")
         lines.append(
             (
                 row["alias"],
                 row["txid"] or "-",
-                when or "-",
+                _hms(row["time"]),
                 _lag(row),
                 row.get("storage_txid") or "-",
                 row["primary"],
+                row["primary_txid"] or "-",
                 _missing(row),
             )
         )
