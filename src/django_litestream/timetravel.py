@@ -115,7 +115,8 @@ def time_travel(alias: str, moment: str | datetime) -> Iterator[TimeTravelAlias]
         except DatabaseError as exc:
             if "transaction not available" in str(exc):
                 raise TimeTravelError(_before_oldest(alias, settings, parsed)) from None
-            raise TimeTravelError(f"time_travel({alias!r}, {moment!r}): {exc}") from None
+            detail = str(exc).replace(f"'{name}'", f"'{alias}'")
+            raise TimeTravelError(f"time_travel({alias!r}, {moment!r}): {detail}") from None
         travel = getattr(connection, "travel", None)
         if travel is None:
             raise TimeTravelError(
