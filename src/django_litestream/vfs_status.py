@@ -109,6 +109,8 @@ def get_vfs_status(alias: str) -> dict[str, Any]:
 
 
 def _missing(row: dict[str, Any]) -> str:
+    if row["txid"] is None:
+        return "-"
     if not row["primary_known"]:
         return "unknown"
     if row["missing_since"] is None:
