@@ -132,7 +132,11 @@ class Bench:
         progress("moto S3 server")
         self.s3 = MotoS3().start()
         bucket = self.s3.new_bucket()
-        self.replicate(db, self.s3.replica("db", bucket), "s3")
+        # From a copy: the primary's own Litestream state must follow one replica only.
+        copy = self.tmp / "copy.db"
+        with sqlite3.connect(db) as source, sqlite3.connect(copy) as target:
+            source.backup(target)
+        self.replicate(copy, self.s3.replica("db", bucket), "s3")
         app = self.tmp / "benchapp"
         app.mkdir()
         (app / "__init__.py").write_text("")
@@ -283,7 +287,7 @@ def run(bench: Bench) -> None:
         bench.record(
             "big",
             f"{label}: COUNT+SUM over {args.big_rows} rows ({size:.0f} MB file)",
-            [timed(scan, 3) for _ in range(args.runs)],
+            [timed(scan, 1) for _ in range(min(args.runs, 3))],
         )
 
     # 2. opening a connection

@@ -71,9 +71,14 @@ def test_the_older_app_label_works_and_gets_w019(tmp_path):
     assert "HINT: Replace it with 'django_litestream' in INSTALLED_APPS" in done.stderr
 
 
-def test_the_older_engine_explains_what_replaced_it():
+@pytest.mark.parametrize(
+    "engine",
+    ["django_litestream_vfs.backends.sqlite_vfs", "django_litestream.db.backends.sqlite_vfs"],
+)
+def test_the_older_engines_explain_what_replaced_them(engine):
     with pytest.raises(ImproperlyConfigured) as info:
-        importlib.import_module("django_litestream_vfs.backends.sqlite_vfs.base")
+        importlib.import_module(f"{engine}.base")
+    assert str(info.value).startswith(f"ENGINE '{engine}' is the older django-litestream")
     assert "Build the entry with get_vfs_databases() from django_litestream" in str(info.value)
 
 
