@@ -373,9 +373,36 @@ def run(bench: Bench) -> None:
     )
 
 
+def rows(bench: Bench) -> list[tuple[str, float, float, float, str]]:
+    """(what, median, low, high, ratio) for each figure."""
+    medians = {what: summary(samples)[0] for _, what, samples in bench.results}
+    out = []
+    for section, what, samples in bench.results:
+        median, low, high = summary(samples)
+        base = None
+        prefix = what.split(": ", 1)
+        if section in ("pk", "raw", "agg", "open", "big") and len(prefix) == 2:
+            base = medians.get(f"local file: {prefix[1]}")
+        elif section == "cold":
+            base = medians.get(f"{prefix[0]}: ORM get(pk)")
+        elif what.startswith("get(pk) routed"):
+            base = medians.get("get(pk) with .using('file_replica')")
+        ratio = f"{median / base:.2f}x" if base and base != median else ""
+        out.append((what, median, low, high, ratio))
+    return out
+
+
+def report_rst(bench: Bench) -> None:
+    """The figures as an RST list-table, for docs/vfs.rst."""
+    print(".. list-table::\n   :header-rows: 1\n   :widths: 58 14 28 12\n")
+    print("   * - measure\n     - median\n     - range\n     - ratio")
+    for what, median, low, high, ratio in rows(bench):
+        print(f"   * - {what}\n     - {fmt(median)}\n     - {fmt(low)} - {fmt(high)}")
+        print(f"     - {ratio or '-'}")
+
+
 def report(bench: Bench) -> None:
-    out = bench.results
-    medians = {what: summary(samples)[0] for _, what, samples in out}
+    out = rows(bench)
     print()
     print("Read replicas through the Litestream VFS (bench_vfs.py)")
     print(
@@ -384,20 +411,9 @@ def report(bench: Bench) -> None:
         f"runs {bench.args.runs}, queries {bench.args.queries}"
     )
     print()
-    width = max(len(what) for _, what, _ in out)
+    width = max(len(what) for what, *_ in out)
     print(f"{'measure'.ljust(width)}  {'median':>10}  {'range':>21}  ratio")
-    for section, what, samples in out:
-        median, low, high = summary(samples)
-        base = None
-        prefix = what.split(": ", 1)
-        if section in ("pk", "raw", "agg", "open", "big") and len(prefix) == 2:
-            base = medians.get(f"local file: {prefix[1]}")
-        elif section == "cold":
-            warm = f"{prefix[0]}: ORM get(pk)"
-            base = medians.get(warm)
-        elif what.startswith("get(pk) routed"):
-            base = medians.get("get(pk) with .using('file_replica')")
-        ratio = f"{median / base:.2f}x" if base and base != median else ""
+    for what, median, low, high, ratio in out:
         rng = f"{fmt(low)} - {fmt(high)}"
         print(f"{what.ljust(width)}  {fmt(median):>10}  {rng:>21}  {ratio}")
     print()
@@ -416,6 +432,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--aggregates", type=int, default=50, help="aggregates per batch")
     parser.add_argument("--opens", type=int, default=20, help="reopens per batch")
     parser.add_argument("--quick", action="store_true", help="fewer runs and queries")
+    parser.add_argument("--rst", action="store_true", help="also print an RST table")
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.queries, args.aggregates, args.opens = 3, 500, 10, 5
@@ -452,6 +469,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if bench.results:
             report(bench)
+            if args.rst:
+                print()
+                report_rst(bench)
         bench.close()
     return code
 

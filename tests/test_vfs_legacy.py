@@ -104,3 +104,31 @@ def test_litestream_router_without_the_middleware_is_w021():
         assert ids() == ["django_litestream.W021"]
     with override_settings(DATABASE_ROUTERS=[ROUTER], MIDDLEWARE=[MIDDLEWARE]):
         assert ids() == []
+
+
+# -- read-your-writes scopes (no database needed) --------------------------------------------
+
+
+def test_read_your_writes_scopes_and_the_window(monkeypatch):
+    import contextvars
+
+    from django_litestream import readwrite
+
+    def fresh_context() -> None:
+        assert not readwrite.reads_primary(0)
+        with readwrite.read_your_writes() as scope:
+            assert not readwrite.reads_primary(0)
+            assert readwrite.mark_writes(lambda *a: "ran", "SELECT 1", None, False, {}) == "ran"
+            assert not scope.wrote
+            readwrite.mark_writes(lambda *a: None, "  insert into t values (1)", None, False, {})
+            assert scope.wrote and readwrite.reads_primary(0)
+        # Outside the scope: only the window counts.
+        assert not readwrite.reads_primary(0)
+        assert readwrite.reads_primary(30)
+        clock = [readwrite.time.monotonic() + 31]
+        monkeypatch.setattr(readwrite.time, "monotonic", lambda: clock[0])
+        assert not readwrite.reads_primary(30)
+        with readwrite.read_your_writes(sticky=True):
+            assert readwrite.reads_primary(0)
+
+    contextvars.copy_context().run(fresh_context)
