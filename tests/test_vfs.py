@@ -274,8 +274,7 @@ def test_a_connection_that_stopped_following_is_replaced_and_reported(site: Site
             timeout=30,
             what="the stuck connection to be replaced by one that reads all 12 rows",
         )
-    assert current["conn"] != first["conn"]
-    assert current["reconnects"] == 1
+    assert current["reconnects"] == 1  # (a connection's id() may be reused: not compared)
     assert "Litestream VFS replica 'replica_a' (" in site.stderr
     assert "stopped following its replica: no successful poll for" in site.stderr
     assert site.stderr.count("stopped following its replica") == 1
