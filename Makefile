@@ -11,13 +11,14 @@ PIP := $(VPY) -m pip --disable-pip-version-check -q
 PORT ?= 8000
 export PORT
 
-.PHONY: help example test lint bench docs wheel clean
+.PHONY: help example test lint bench bench-vfs docs wheel clean
 
 help:
 	@echo "make example   run examples/demo under 'manage.py litestream serve' (http://127.0.0.1:$(PORT)/)"
 	@echo "make test      install the test dependencies and servers, run the whole suite"
 	@echo "make lint      ruff (lint + format check) and mypy --strict on src/"
 	@echo "make bench     run benchmarks/bench_serve.py (serve vs the plain recipe vs bare gunicorn)"
+	@echo "make bench-vfs run benchmarks/bench_vfs.py (read replicas vs the local SQLite file)"
 	@echo "make docs      build the documentation into docs/_build/html"
 	@echo "make wheel     build dist/django_litestream-<version>-py3-none-any.whl from this checkout"
 	@echo "make clean     remove .venv, docs/_build and the example's database and replica"
@@ -70,6 +71,10 @@ lint: $(VENV)/.lint-installed
 # Figures and ratios side by side in one run; wrk is used when installed (apt-get install wrk).
 bench: $(VENV)/.test-installed
 	$(VPY) benchmarks/bench_serve.py $(BENCH_ARGS)
+
+# Read replicas through the Litestream VFS vs the local file, side by side (about a minute).
+bench-vfs: $(VENV)/.test-installed
+	$(VPY) benchmarks/bench_vfs.py $(BENCH_ARGS)
 
 docs: $(VENV)/.test-installed
 	$(VENV)/bin/sphinx-build -W -q -b html docs docs/_build/html

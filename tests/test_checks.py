@@ -297,25 +297,21 @@ def test_default_settings_are_clean():
 
 # -- the ID set ------------------------------------------------------------------------
 
-EXPECTED_IDS = {f"django_litestream.E{i:03}" for i in (*range(1, 8), *range(9, 14))} | {
-    f"django_litestream.W{i:03}" for i in (*range(1, 8), *range(9, 13))
+# Every ID in use. Gaps are numbers once reserved for work that needed fewer IDs; an ID is
+# never reused for another meaning.
+EXPECTED_IDS = {f"django_litestream.E{i:03}" for i in (*range(1, 14), 18, 19)} | {
+    f"django_litestream.W{i:03}" for i in (*range(1, 13), 18, 19, 20, 21)
 }
-# Numbers taken by work on another branch (replica-location collisions, E008/W008).
-RESERVED = {8}
 
 
 def test_check_ids_unique_and_all_tested():
-    """Each ID belongs to one module, IDs are numbered without gaps, and every ID this file
-    covers exists (and no other place reuses it)."""
+    """The IDs in use are exactly EXPECTED_IDS, and each belongs to one module."""
     files: dict[str, set[str]] = {}
     for path in SRC.rglob("*.py"):
         for match in re.finditer(r"\"(django_litestream\.[EW]\d{3})\"", path.read_text()):
             files.setdefault(match.group(1), set()).add(path.name)
-    assert set(files) >= EXPECTED_IDS
+    assert set(files) == EXPECTED_IDS
     assert {k: v for k, v in files.items() if len(v) != 1} == {}
-    for level in "EW":
-        numbers = sorted(int(i[-3:]) for i in files if i.split(".")[1][0] == level)
-        assert set(range(1, numbers[-1] + 1)) - set(numbers) <= RESERVED, numbers
 
 
 def test_ids_match_levels(monkeypatch, tmp_path):

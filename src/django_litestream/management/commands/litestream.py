@@ -21,6 +21,7 @@ HELP = """Run Litestream with a configuration generated from settings.LITESTREAM
 Commands of django-litestream:
   config      print the generated Litestream YAML (secrets as $VARIABLE references)
   serve       run the web server under Litestream (see 'litestream serve --help')
+  vfs         show where each VFS read replica is (see 'litestream vfs --help')
 
 Litestream's commands:
   {litestream}
@@ -79,6 +80,10 @@ class Command(BaseCommand):
             from ...serve import command as serve_command
 
             return serve_command.run(settings, args)
+        if command == "vfs":
+            from ... import vfs_status
+
+            return vfs_status.run(args, lambda text: self.stdout.write(text, ending=""))
         return cli.run_litestream(settings, command, args)
 
     def print_config(self, settings: Any, args: list[str]) -> int:
