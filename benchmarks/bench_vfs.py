@@ -398,7 +398,7 @@ def report_rst(bench: Bench) -> None:
     print("   * - measure\n     - median\n     - range\n     - ratio")
     for what, median, low, high, ratio in rows(bench):
         print(f"   * - {what}\n     - {fmt(median)}\n     - {fmt(low)} - {fmt(high)}")
-        print(f"     - {ratio or '-'}")
+        print(f"     - {ratio or 'baseline'}")  # a lone '-' would parse as a bullet list
 
 
 def report(bench: Bench) -> None:
