@@ -38,6 +38,13 @@ def server_env(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]
     return {}
 
 
+def max_sync_wal_bytes(value: Any) -> int:
+    """Litestream's ``max-sync-wal-bytes`` for one database (64 MiB unless set; 0: no limit)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return 64 << 20
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -112,6 +119,7 @@ def prepare(
                 meta_path=os.path.abspath(
                     os.path.expanduser(str(entry.get("meta-path") or default_meta_path(db.path)))
                 ),
+                max_sync_wal_bytes=max_sync_wal_bytes(entry.get("max-sync-wal-bytes")),
             )
             for db, entry in zip(settings.dbs, data["dbs"], strict=True)
         ),
