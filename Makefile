@@ -11,13 +11,14 @@ PIP := $(VPY) -m pip --disable-pip-version-check -q
 PORT ?= 8000
 export PORT
 
-.PHONY: help example test lint bench docs clean
+.PHONY: help example test lint bench bench-durability docs clean
 
 help:
 	@echo "make example   run examples/demo under 'manage.py litestream serve' (http://127.0.0.1:$(PORT)/)"
 	@echo "make test      install the test dependencies and servers, run the whole suite"
 	@echo "make lint      ruff (lint + format check) and mypy --strict on src/"
 	@echo "make bench     run benchmarks/bench_serve.py (serve vs the plain recipe vs bare gunicorn)"
+	@echo "make bench-durability  run benchmarks/bench_durability.py (acknowledged writes vs a restore)"
 	@echo "make docs      build the documentation into docs/_build/html"
 	@echo "make clean     remove .venv, docs/_build and the example's database and replica"
 
@@ -67,6 +68,10 @@ lint: $(VENV)/.lint-installed
 # Figures and ratios side by side in one run; wrk is used when installed (apt-get install wrk).
 bench: $(VENV)/.test-installed
 	$(VPY) benchmarks/bench_serve.py $(BENCH_ARGS)
+
+# Acknowledged writes against a restore, write->replica lag, warm-start uploads (~25 min).
+bench-durability: $(VENV)/.test-installed
+	$(VPY) benchmarks/bench_durability.py $(BENCH_ARGS)
 
 docs: $(VENV)/.test-installed
 	$(VENV)/bin/sphinx-build -W -q -b html docs docs/_build/html

@@ -68,6 +68,7 @@ class Supervisor:
         self.server_killed = False
         self.litestream_lost = False
         self.fast = False  # a second stop signal came after the server had exited
+        self.lost_in_final_sync = False
         self.dispatch: dict[int, Callable[[int], None]] = {
             signal.SIGTERM: self.on_stop,
             signal.SIGINT: self.on_stop,
@@ -100,6 +101,11 @@ class Supervisor:
         except psutil.NoSuchProcess:
             return False
 
+    def server_exited(self) -> bool:
+        """True once the gate has seen the server exit (it records the status)."""
+        data = read_json(self.plan.server_pid_path)
+        return data is not None and "exited" in data
+
     def signal_server(self, signum: int, *, group: bool = False) -> bool:
         pid = self.server_pid()
         if pid is None:
@@ -123,8 +129,9 @@ class Supervisor:
         elif self.server_alive():
             log.warning("Second %s: stopping the server now", signame(signum))
             self.kill_server("Fast shutdown requested")
-        else:
+        elif self.server_exited():
             self.fast_stop(signum)
+        # else the server never started: the first signal already ends serve promptly
 
     def begin_stop(self, signum: int) -> None:
         log.info("%s received: stopping the server gracefully, then a final sync", signame(signum))
@@ -172,7 +179,10 @@ class Supervisor:
     def on_quit(self, signum: int) -> None:
         if self.stopping is None:
             self.begin_stop(signal.SIGTERM)
-        self.kill_server("QUIT received")
+        if self.server_alive():
+            self.kill_server("QUIT received")
+        elif self.server_exited():
+            self.fast_stop(signum)
 
     def on_relay(self, signum: int) -> None:
         if self.signal_server(signum):
@@ -203,7 +213,13 @@ class Supervisor:
             and not (self.stopping is not None and not os.path.exists(self.plan.server_pid_path))
         ):
             self.litestream_lost = True
-            if self.signal_server(signal.SIGTERM):
+            if self.server_exited():
+                self.lost_in_final_sync = True
+                log.error(
+                    "Litestream exited (%s) before the final sync was confirmed",
+                    describe_status(self.litestream_status),
+                )
+            elif self.signal_server(signal.SIGTERM):
                 log.error(
                     "Litestream exited (%s) while the server was running; stopping the "
                     "server so it does not serve unreplicated",
@@ -331,6 +347,8 @@ class Supervisor:
         self.litestream = spawn(argv, os.environ)
 
     def outcome(self) -> int:
+        if self.lost_in_final_sync:
+            return exitcodes.SYNC_UNCONFIRMED
         if self.litestream_lost:
             return exitcodes.LITESTREAM_DIED
         found = read_json(self.plan.result_path)
