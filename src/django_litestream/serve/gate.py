@@ -86,6 +86,9 @@ class Gate:
 
     # -- readiness ------------------------------------------------------------------
     def wait_ready(self) -> dict[str, Any] | None:
+        # Litestream's own monitor must open each database: a first sync run through the
+        # control socket would tie Litestream's read transaction to that HTTP request, and
+        # writes would then slip past it (probe.py has the details). So: wait, never prod.
         clock = time.monotonic
         deadline = clock() + self.plan.ready_timeout
         try:
