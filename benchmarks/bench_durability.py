@@ -56,9 +56,16 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import psutil  # noqa: E402
-from bench_serve import become_subreaper, build_db, free_port, get_status  # noqa: E402
+from bench_serve import become_subreaper, build_db, get_status  # noqa: E402
 
-from tests.durability import LITESTREAM, Replica, Writers, missing, ranges  # noqa: E402
+from tests.durability import (  # noqa: E402
+    LITESTREAM,
+    Replica,
+    Writers,
+    listen_port,
+    missing,
+    ranges,
+)
 from tests.project import Project, make_project  # noqa: E402
 from tests.storage import MotoS3  # noqa: E402
 
@@ -128,7 +135,7 @@ class Variant:
         return [LITESTREAM, "replicate", "-config", str(self.config), "-exec", exec_line]
 
     def start(self, log: Path) -> tuple[subprocess.Popen[bytes], int]:
-        port = free_port()
+        port = listen_port()
         with log.open("ab") as handle:
             proc = subprocess.Popen(
                 self.argv(port),

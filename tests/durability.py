@@ -12,6 +12,8 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import random
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +24,29 @@ from pathlib import Path
 from typing import Any
 
 LITESTREAM = str(Path(sys.executable).parent / "litestream")
+
+
+def listen_port() -> int:
+    """A free port for a server, outside the kernel's range for outgoing connections.
+
+    The writers here open thousands of short connections; a port picked from the ephemeral
+    range can be some client socket's local port a moment later, and the server then fails
+    to bind it ("Address already in use").
+    """
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(10000, max(10001, low))
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 class Writers:

@@ -25,9 +25,8 @@ import pytest
 
 from django_litestream.serve import exitcodes
 from tests import procs
-from tests.durability import Replica, Writers, missing, ranges
+from tests.durability import Replica, Writers, listen_port, missing, ranges
 from tests.project import Project, wait_for
-from tests.storage import free_port
 
 CONFIRMED = "replica confirmed in sync"
 RUNS: list[Run] = []  # killed with everything under them after each test
@@ -69,7 +68,7 @@ class App:
 class Run:
     def __init__(self, app: App, number: int) -> None:
         self.number = number
-        self.port = free_port()
+        self.port = listen_port()
         self.err = app.tmp / f"serve-{number}.err"
         gunicorn = [
             sys.executable, "-m", "gunicorn", "testapp.wsgi:application",
@@ -105,6 +104,21 @@ class Run:
         for process in [psutil.Process(self.proc.pid), *tree]:
             with contextlib.suppress(psutil.NoSuchProcess):
                 process.send_signal(sig)
+
+    def gunicorn_master(self) -> psutil.Process:
+        """The server: the gunicorn process whose parent is the gate."""
+
+        def find() -> psutil.Process | None:
+            for p in procs.children(self.proc.pid):
+                with contextlib.suppress(psutil.Error):
+                    parent = p.process.parent()
+                    gate = parent is not None and "serve.gate" in " ".join(parent.cmdline())
+                    if "gunicorn" in p.cmdline and gate:
+                        return p.process
+            return None
+
+        found: psutil.Process = wait_for(find, 30, "gunicorn's master")
+        return found
 
     def kill_all(self) -> None:
         """After a failed test: SIGKILL serve and everything under it."""
@@ -221,11 +235,12 @@ def test_second_term_during_the_final_sync_is_fast_and_not_a_success(
         with Writers(run.port) as writers:
             run.wait_http()
             writers.wait_for(500)
+            master = run.gunicorn_master()
             os.kill(moto.proc.pid, signal.SIGSTOP)
             try:
                 writers.wait_for(len(writers.acked) + 300)
                 run.signal(signal.SIGTERM)
-                wait_for(lambda: "Shutting down: Master" in run.stderr(), 60, "gunicorn's exit")
+                wait_for(lambda: not procs.alive(master), 60, "the server to exit")
                 run.signal(signal.SIGTERM)
                 second = time.monotonic()
                 assert run.wait(timeout=60) == exitcodes.SYNC_UNCONFIRMED, run.stderr()

@@ -101,6 +101,10 @@ class Supervisor:
         except psutil.NoSuchProcess:
             return False
 
+    def server_started(self) -> bool:
+        """True once the gate has started the server (it stays true after the exit)."""
+        return os.path.exists(self.plan.server_pid_path)
+
     def server_exited(self) -> bool:
         """True once the gate has seen the server exit (it records the status)."""
         data = read_json(self.plan.server_pid_path)
@@ -129,7 +133,7 @@ class Supervisor:
         elif self.server_alive():
             log.warning("Second %s: stopping the server now", signame(signum))
             self.kill_server("Fast shutdown requested")
-        elif self.server_exited():
+        elif self.server_started():
             self.fast_stop(signum)
         # else the server never started: the first signal already ends serve promptly
 
@@ -181,7 +185,7 @@ class Supervisor:
             self.begin_stop(signal.SIGTERM)
         if self.server_alive():
             self.kill_server("QUIT received")
-        elif self.server_exited():
+        elif self.server_started():
             self.fast_stop(signum)
 
     def on_relay(self, signum: int) -> None:
@@ -210,7 +214,7 @@ class Supervisor:
             self.litestream_status is not None
             and not self.litestream_lost
             and read_json(self.plan.result_path) is None
-            and not (self.stopping is not None and not os.path.exists(self.plan.server_pid_path))
+            and not (self.stopping is not None and not self.server_started())
         ):
             self.litestream_lost = True
             if self.server_exited():
