@@ -67,8 +67,9 @@ def test_graceful_timeout_kills_the_server_group_then_bounds_the_final_sync(
     clock.now += 0.2
     supervisor.tick()
     assert server.wait(timeout=10) == -signal.SIGKILL
-    # the gate's final sync, then Litestream's own, each within shutdown-sync-timeout (3s)
-    assert supervisor.litestream_deadline == pytest.approx(clock.now + 2 * 3.0 + 10)
+    # the gate's final sync (shutdown-sync-timeout 3s + two monitor ticks of 1s), then
+    # Litestream's own (3s), then 10s to spare
+    assert supervisor.litestream_deadline == pytest.approx(clock.now + (3.0 + 2) + 3.0 + 10)
 
 
 def test_second_stop_signal_kills_the_server_at_once(

@@ -120,6 +120,7 @@ def prepare(
                     os.path.expanduser(str(entry.get("meta-path") or default_meta_path(db.path)))
                 ),
                 max_sync_wal_bytes=max_sync_wal_bytes(entry.get("max-sync-wal-bytes")),
+                monitor_interval=keys.duration_seconds(entry.get("monitor-interval")) or 1.0,
             )
             for db, entry in zip(settings.dbs, data["dbs"], strict=True)
         ),

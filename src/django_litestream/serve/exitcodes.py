@@ -27,8 +27,9 @@ EXIT_CODES = {
     LOCKED: "another serve holds the lock on one of the databases, or the lock file beside "
     "a database cannot be created",
     SYNC_UNCONFIRMED: "the server exited but the replica could not be shown to hold its last "
-    "write within Litestream's shutdown-sync-timeout (or a second stop signal asked serve "
-    "not to wait); the newest writes may not be in the replica, only in the local database",
+    "write within Litestream's shutdown-sync-timeout plus two monitor intervals (or a second "
+    "stop signal asked serve not to wait); the newest writes may not be in the replica, only "
+    "in the local database",
     NOT_READY: "Litestream did not become ready (its monitor syncing every database and "
     "each replica holding that) within --ready-timeout",
     CONFIG: "bad configuration: the LITESTREAM setting, or no server command to run",

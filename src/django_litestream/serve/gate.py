@@ -111,7 +111,7 @@ class Gate:
         Runs while Litestream runs normally (its -exec child, this gate, is still alive).
         """
         clock = time.monotonic
-        deadline = clock() + self.plan.shutdown_sync_timeout
+        deadline = clock() + self.plan.confirm_timeout
         try:
             txids = confirm.settled(deadline, clock)
             if isinstance(txids, str):

@@ -20,6 +20,7 @@ class PlanDB:
     replica: str  # a description for messages, never credentials
     meta_path: str = ""  # Litestream's local state directory for this database
     max_sync_wal_bytes: int = 64 << 20  # Litestream's max-sync-wal-bytes (0: no limit)
+    monitor_interval: float = 1.0  # Litestream's monitor-interval, in seconds
 
 
 def default_meta_path(db_path: str) -> str:
@@ -58,6 +59,15 @@ class Plan:
     @property
     def server_pid_path(self) -> str:
         return os.path.join(self.runtime_dir, "server.pid")
+
+    @property
+    def confirm_timeout(self) -> float:
+        """Seconds to confirm a final sync: Litestream's own retry budget for it
+        (``shutdown-sync-timeout``) plus the two monitor ticks before a sync of Litestream's
+        own that began after the server exited has finished."""
+        return self.shutdown_sync_timeout + 2 * max(
+            (db.monitor_interval for db in self.dbs), default=1.0
+        )
 
     @property
     def gate_pid_path(self) -> str:

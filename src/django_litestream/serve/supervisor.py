@@ -250,7 +250,9 @@ class Supervisor:
                 f"({self.plan.graceful_timeout:g}s)"
             )
             if self.litestream_deadline is None:  # the gate's final sync, then Litestream's
-                self.litestream_deadline = now + 2 * self.plan.shutdown_sync_timeout + 10
+                self.litestream_deadline = (
+                    now + self.plan.confirm_timeout + self.plan.shutdown_sync_timeout + 10
+                )
         if (
             self.litestream_deadline is not None
             and now > self.litestream_deadline
