@@ -983,7 +983,7 @@ def _breakdown(out: Callable[[str], None], steps: list[dict[str, float]]) -> Non
         ("manage.py: Django setup, config, plan, exec", None, "plan"),
         ("supervisor start, lock, [restore,] litestream start", "plan", "socket"),
         ("  of which the restore phase", None, None),
-        ("gate: metrics answer + sync -wait confirmed", "socket", "server"),
+        ("gate: Litestream synced + replica holds it", "socket", "server"),
         ("gunicorn boot -> first HTTP 200", "server", "first"),
     )
     for step in steps:

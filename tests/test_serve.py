@@ -622,22 +622,6 @@ def test_as_pid_1_in_a_container(served: Project, tmp_path: Path) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-# -- the guarantee -----------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_every_committed_row_survives_20_stop_start_cycles(served: Project, tmp_path) -> None:
-    for cycle in range(20):
-        run = Served(served, tmp_path, "--db", str(served.db), "--write-every", "0.002")
-        run.wait_ready()
-        start = local_rows(served) if cycle else 0
-        wait_for(lambda start=start: local_rows(served) > start + 20, 30, "rows to be written")
-        assert run.stop(signal.SIGTERM) == 0, (cycle, run.stderr())
-        local = local_rows(served)
-        assert restored_rows(served, tmp_path) == local, f"cycle {cycle}: rows lost"
-    assert local > 400
-
-
 # -- command line --------------------------------------------------------------------------------
 
 

@@ -76,6 +76,13 @@ def litestream_logging(configured: Any, *, verbose: bool) -> dict[str, Any]:
     return conf
 
 
+def max_sync_wal_bytes(value: Any) -> int:
+    """Litestream's ``max-sync-wal-bytes`` for one database (64 MiB unless set; 0: no limit)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return 64 << 20
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -203,6 +210,8 @@ def prepare(
                 meta_path=os.path.abspath(
                     os.path.expanduser(str(entry.get("meta-path") or default_meta_path(db.path)))
                 ),
+                max_sync_wal_bytes=max_sync_wal_bytes(entry.get("max-sync-wal-bytes")),
+                monitor_interval=keys.duration_seconds(entry.get("monitor-interval")) or 1.0,
             )
             for db, entry in zip(settings.dbs, data["dbs"], strict=True)
         ),

@@ -31,10 +31,12 @@ EXIT_CODES = {
     "stopped so that it does not serve unreplicated",
     LOCKED: "another serve holds the lock on one of the databases, or the lock file beside "
     "a database cannot be created",
-    SYNC_UNCONFIRMED: "the server exited but the final sync to the replica could not be "
-    "confirmed; the newest writes may not be in the replica",
-    NOT_READY: "Litestream did not become ready (metrics address answering and every "
-    "replica confirming a sync) within --ready-timeout",
+    SYNC_UNCONFIRMED: "the server exited but the replica could not be shown to hold its last "
+    "write within Litestream's shutdown-sync-timeout plus two monitor intervals (or a second "
+    "stop signal asked serve not to wait); the newest writes may not be in the replica, only "
+    "in the local database",
+    NOT_READY: "Litestream did not become ready (its monitor syncing every database and "
+    "each replica holding that) within --ready-timeout",
     CONFIG: "bad configuration, said at once: the LITESTREAM setting (what the Litestream "
     "binary refuses included), an executable that is not Litestream 0.5, a database path "
     "that is a directory or not a SQLite database, or no server command to run",

@@ -1,11 +1,17 @@
 """The -exec child of ``litestream replicate``: the gate between Litestream and the server.
 
-Litestream starts its -exec child before anything is replicated, loses the child's exit
-status, and skips its final sync when the child exits non-zero after a signal. So the child
-is this gate: it waits until Litestream is ready, runs the pre-serve commands, starts the
-server in its own process group, relays the one signal Litestream forwards, confirms a
-final sync, writes the server's real status where the supervisor reads it, and exits 0 so
-Litestream always runs its own final sync too.
+Litestream starts its -exec child before anything is replicated and loses the child's exit
+status. So the child is this gate: it waits until Litestream's own monitor has opened and
+synced every database and each replica holds that (``confirm.py``), runs the pre-serve
+commands, starts the server in its own process group, relays the stop signal, and once the
+server has exited waits until Litestream has synced everything the server wrote and the
+replica holds it, all while Litestream runs normally. It writes the outcome where the
+supervisor reads it and exits 0. Litestream, seeing its child exit by itself, runs its own
+final sync and exits 0.
+
+Stop signals reach the gate from the supervisor (and, when a whole process group or
+cgroup is signalled, from the kernel and from Litestream too): all of them are one stop.
+A fast stop (a second stop signal to ``serve``) arrives as the file ``plan.fast_path``.
 """
 
 from __future__ import annotations
@@ -24,12 +30,14 @@ from typing import Any
 
 from ..config import SECRET_ENV_PREFIX
 from ..runner import exit_status
-from . import logs, probe, result
+from . import logs, result
+from .confirm import Confirm, Interrupted
 from .plan import Plan, write_json_atomic
 from .watch import ReplicaWatch
 
 log = logging.getLogger("django_litestream.serve")
 EXIT = "exit"
+FAST_REASON = "not waited for: a second stop signal asked serve to stop at once"
 
 
 class Gate:
@@ -39,6 +47,10 @@ class Gate:
         self.signal: int | None = None
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(SECRET_ENV_PREFIX)}
         self.env.update(plan.server_env)
+        # Before the server runs, a stop signal ends every wait; after it ran, only a fast
+        # stop ends the wait for the replica.
+        self.confirm = Confirm(plan, self.wait_stoppable, self.stop_pending)
+        self.final = Confirm(plan, self.wait_fast, self.fast)
 
     def child_setup(self) -> None:
         """In a child before exec: its own process group, and serve's original umask."""
@@ -58,29 +70,64 @@ class Gate:
         if kind == "signal" and self.signal is None:
             self.signal = value
 
+    def stop_pending(self) -> bool:
+        return self.signal is not None or not self.events.empty()
+
+    def wait_stoppable(self, seconds: float) -> bool:
+        if self.signal is None:
+            self.pause(seconds)
+        return self.signal is not None
+
+    def fast(self) -> bool:
+        return os.path.exists(self.plan.fast_path)
+
+    def wait_fast(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not self.fast():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.pause(min(left, 0.05))
+        return True
+
     # -- readiness ------------------------------------------------------------------
     def wait_ready(self) -> dict[str, Any] | None:
-        plan = self.plan
-        deadline = time.monotonic() + plan.ready_timeout
-        while (reason := probe.metrics_answer(plan.metrics_addr)) is not None:
-            if self.signal or time.monotonic() > deadline:
-                return self.not_ready(reason)
-            self.pause(0.05)
-        for db in plan.dbs:
-            while True:
-                remaining = max(1.0, min(10.0, deadline - time.monotonic()))
-                reason = probe.confirm_sync(plan.binary, plan.socket_path, db.path, remaining)
-                if reason is None:
-                    break
-                if self.signal or time.monotonic() > deadline:
-                    return self.not_ready(f"{db.label}: {reason}")
-                self.pause(0.2)
-        return None
+        # Litestream's own monitor must open each database: a first sync run through the
+        # control socket would tie Litestream's read transaction to that HTTP request, and
+        # writes would then slip past it (probe.py has the details). So: wait, never prod.
+        clock = time.monotonic
+        deadline = clock() + self.plan.ready_timeout
+        try:
+            txids = self.confirm.opened(deadline, clock)
+            if isinstance(txids, str):
+                return self.not_ready(txids)
+            reason = self.confirm.replicas_hold(txids, deadline, clock)
+        except Interrupted:
+            return self.not_ready("")
+        return self.not_ready(reason) if reason else None
 
     def not_ready(self, reason: str) -> dict[str, Any]:
         if self.signal:
             return {"outcome": result.STOPPED, "signal": self.signal}
         return {"outcome": result.NOT_READY, "detail": reason}
+
+    def synced(self, confirm: Confirm) -> tuple[dict[str, int], str]:
+        """After the writers stopped: the txid of each database the replica holds, or why not.
+
+        Runs while Litestream runs normally (its -exec child, this gate, is still alive).
+        """
+        clock = time.monotonic
+        deadline = clock() + self.plan.confirm_timeout
+        try:
+            txids = confirm.settled(deadline, clock)
+            if isinstance(txids, str):
+                return {}, txids
+            reason = confirm.replicas_hold(txids, deadline, clock)
+        except Interrupted:
+            return {}, FAST_REASON if self.fast() else "interrupted"
+        if reason:
+            return {}, reason
+        return {db.label: txids[db.path] for db in self.plan.dbs}, ""
 
     # -- children ---------------------------------------------------------------------
     def run_child(self, argv: Sequence[str], *, is_server: bool) -> int:
@@ -97,26 +144,16 @@ class Gate:
         forwarded = False
         while True:
             if self.signal and not forwarded:
-                forwarded = True
+                forwarded = True  # once: the same stop may reach the gate from 3 senders
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(proc.pid, self.signal)
             kind, value = self.events.get()
             if kind == EXIT:
                 if is_server:  # no later signal may reach a process that reuses the PID
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(self.plan.server_pid_path)
+                    write_json_atomic(self.plan.server_pid_path, {"exited": exit_status(value)})
                 return exit_status(value)
             if self.signal is None:
                 self.signal = value
-
-    def final_sync(self) -> str | None:
-        for db in self.plan.dbs:
-            reason = probe.confirm_sync(
-                self.plan.binary, self.plan.socket_path, db.path, self.plan.shutdown_sync_timeout
-            )
-            if reason:
-                return f"{db.label}: {reason}"
-        return None
 
     def run(self) -> dict[str, Any]:
         failed = self.wait_ready()
@@ -129,8 +166,10 @@ class Gate:
                 return {"outcome": result.STOPPED, "signal": self.signal}
             if status != 0:
                 return {"outcome": result.PRE_FAILED, "command": list(command), "status": status}
-        if self.plan.pre and (reason := self.final_sync()):
-            return self.not_ready(reason)
+        if self.plan.pre:
+            _, reason = self.synced(self.confirm)
+            if reason:
+                return self.not_ready(reason)
         log.info("%s", logs.starting(self.plan.command, len(self.plan.dbs)))
         started = time.monotonic()
         watch = ReplicaWatch(self.plan)
@@ -139,13 +178,14 @@ class Gate:
             status = self.run_child(self.plan.command, is_server=True)
         finally:
             watch.close()
-        reason = self.final_sync()
+        txids, reason = self.synced(self.final)
         return {
             "outcome": result.EXITED,
             "status": status,
             "signal": self.signal,
-            "synced": reason is None,
-            "detail": reason or "",
+            "synced": not reason,
+            "txids": txids,
+            "detail": reason,
             "seconds": time.monotonic() - started,
         }
 
@@ -156,6 +196,7 @@ def main(argv: Sequence[str]) -> int:
     gate = Gate(plan)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, gate.on_signal)
+    write_json_atomic(plan.gate_pid_path, {"pid": os.getpid()})
     write_json_atomic(plan.result_path, gate.run())
     return 0
 

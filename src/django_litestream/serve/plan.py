@@ -19,6 +19,8 @@ class PlanDB:
     label: str
     replica: str  # a description for messages, never credentials
     meta_path: str = ""  # Litestream's local state directory for this database
+    max_sync_wal_bytes: int = 64 << 20  # Litestream's max-sync-wal-bytes (0: no limit)
+    monitor_interval: float = 1.0  # Litestream's monitor-interval, in seconds
 
 
 def default_meta_path(db_path: str) -> str:
@@ -61,6 +63,25 @@ class Plan:
     @property
     def server_pid_path(self) -> str:
         return os.path.join(self.runtime_dir, "server.pid")
+
+    @property
+    def confirm_timeout(self) -> float:
+        """Seconds to confirm a final sync: Litestream's own retry budget for it
+        (``shutdown-sync-timeout``) plus the two monitor ticks before a sync of Litestream's
+        own that began after the server exited has finished."""
+        return self.shutdown_sync_timeout + 2 * max(
+            (db.monitor_interval for db in self.dbs), default=1.0
+        )
+
+    @property
+    def gate_pid_path(self) -> str:
+        """The gate writes its PID here: stop signals go to it, never to Litestream."""
+        return os.path.join(self.runtime_dir, "gate.pid")
+
+    @property
+    def fast_path(self) -> str:
+        """Created by the supervisor on a second stop signal: stop waiting for the replica."""
+        return os.path.join(self.runtime_dir, "fast")
 
     def save(self) -> str:
         write_private(self.path, json.dumps(asdict(self)))

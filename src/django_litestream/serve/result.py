@@ -17,7 +17,7 @@ from .plan import Plan
 log = logging.getLogger("django_litestream.serve")
 
 # Outcome kinds (the "outcome" key of result.json).
-EXITED = "exited"  # the server ran and exited: "status", "synced", "detail"
+EXITED = "exited"  # the server ran and exited: "status", "synced", "txids", "detail"
 NOT_READY = "not_ready"  # Litestream never confirmed a sync: "detail"
 PRE_FAILED = "pre_failed"  # a pre-serve command failed: "command", "status"
 STOPPED = "stopped"  # a signal arrived before the server started: "signal"
@@ -72,15 +72,20 @@ def exit_code(
     status = int(result.get("status", 1))
     if not result.get("synced", False):
         log.error(
-            "The server exited (%s) but the final sync was not confirmed: %s",
+            "The server exited (%s) but the final sync was not confirmed: %s. The newest "
+            "writes may be missing from the replica; they are in the local database, and "
+            "the next start replicates them",
             describe_status(status, killed_by=killed_by),
             result.get("detail"),
         )
         return exitcodes.SYNC_UNCONFIRMED
     if litestream_status:
         log.warning("Litestream exited with status %s after the final sync", litestream_status)
+    txids = result.get("txids") or {}
+    held = ", ".join(f"{label} at txid {txid}" for label, txid in txids.items())
     log.info(
-        "Server exited (%s); replica confirmed in sync",
+        "Server exited (%s); replica confirmed in sync%s",
         describe_status(status, killed_by=killed_by),
+        f" ({held})" if held else "",
     )
     return status

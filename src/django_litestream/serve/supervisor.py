@@ -43,6 +43,7 @@ HANDLED = (*STOP_SIGNALS, signal.SIGQUIT, *RELAYED, signal.SIGCHLD)
 _PR_SET_CHILD_SUBREAPER = 36
 TICK = 0.25
 WAKE = 0  # not a signal: a thread's "I am done" on the events queue
+FAST_GRACE = 2.0  # seconds Litestream gets to exit after a fast stop before SIGKILL
 
 
 def become_subreaper() -> None:
@@ -66,6 +67,8 @@ class Supervisor:
         self.litestream_deadline: float | None = None
         self.server_killed = False
         self.litestream_lost = False
+        self.fast = False  # a second stop signal came after the server had exited
+        self.lost_in_final_sync = False
         self.dispatch: dict[int, Callable[[int], None]] = {
             signal.SIGTERM: self.on_stop,
             signal.SIGINT: self.on_stop,
@@ -98,6 +101,15 @@ class Supervisor:
         except psutil.NoSuchProcess:
             return False
 
+    def server_started(self) -> bool:
+        """True once the gate has started the server (it stays true after the exit)."""
+        return os.path.exists(self.plan.server_pid_path)
+
+    def server_exited(self) -> bool:
+        """True once the gate has seen the server exit (it records the status)."""
+        data = read_json(self.plan.server_pid_path)
+        return data is not None and "exited" in data
+
     def signal_server(self, signum: int, *, group: bool = False) -> bool:
         pid = self.server_pid()
         if pid is None:
@@ -118,9 +130,12 @@ class Supervisor:
     def on_stop(self, signum: int) -> None:
         if self.stopping is None:
             self.begin_stop(signum)
-        else:
+        elif self.server_alive():
             log.warning("Second %s: stopping the server now", signame(signum))
             self.kill_server("Fast shutdown requested")
+        elif self.server_started():
+            self.fast_stop(signum)
+        # else the server never started: the first signal already ends serve promptly
 
     def begin_stop(self, signum: int, *, announce: bool = True) -> None:
         if announce:
@@ -129,17 +144,53 @@ class Supervisor:
             )
         self.stopping = signum
         self.server_deadline = self.clock() + self.plan.graceful_timeout
-        if self.litestream is not None and self.litestream_status is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.litestream.pid, signum)  # exactly once; Litestream relays it
-        else:
+        if self.litestream is None or self.litestream_status is not None:
             self.cancel.set()
+        elif (gate := self.gate_pid()) is not None:
+            # Never to Litestream: its -exec child exiting by itself is what keeps it running
+            # normally until the gate has confirmed the final sync (it syncs once more and
+            # exits 0 after that), and a second INT/TERM would make it skip its own final sync.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(gate, signum)
+        else:  # the gate has not started yet: Litestream passes the signal on to it
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.litestream.pid, signum)
+
+    def fast_stop(self, signum: int) -> None:
+        """A second stop signal after the server exited: stop waiting for the replica."""
+        if self.fast:
+            return
+        self.fast = True
+        log.warning(
+            "Second %s during the final sync: not waiting for the replica; the newest writes "
+            "may be missing from it (they are in the local database, and the next start "
+            "replicates them)",
+            signame(signum),
+        )
+        with contextlib.suppress(OSError):
+            os.close(os.open(self.plan.fast_path, os.O_CREAT | os.O_WRONLY, 0o600))
+        # Litestream's own final sync is skipped too: it gets a moment after the gate is done.
+        self.litestream_deadline = self.clock() + FAST_GRACE
+
+    def gate_pid(self) -> int | None:
+        """The gate's PID once it runs as Litestream's child (never a recycled PID)."""
+        data = read_json(self.plan.gate_pid_path)
+        pid = data.get("pid") if data else None
+        if not isinstance(pid, int):
+            return None
+        try:
+            return pid if psutil.Process(pid).ppid() == self.litestream.pid else None
+        except psutil.Error:
+            return None
 
     def on_quit(self, signum: int) -> None:
         log.warning("%s received: stopping the server now, then a final sync", signame(signum))
         if self.stopping is None:
             self.begin_stop(signal.SIGTERM, announce=False)
-        self.kill_server("Fast shutdown requested")
+        if self.server_alive():
+            self.kill_server("Fast shutdown requested")
+        elif self.server_started():
+            self.fast_stop(signum)
 
     def on_relay(self, signum: int) -> None:
         if self.signal_server(signum):
@@ -167,9 +218,16 @@ class Supervisor:
             self.litestream_status is not None
             and not self.litestream_lost
             and read_json(self.plan.result_path) is None
+            and not (self.stopping is not None and not self.server_started())
         ):
             self.litestream_lost = True
-            if self.signal_server(signal.SIGTERM):
+            if self.server_exited():
+                self.lost_in_final_sync = True
+                log.error(
+                    "Litestream exited (%s) before the final sync was confirmed",
+                    describe_status(self.litestream_status),
+                )
+            elif self.signal_server(signal.SIGTERM):
                 log.error(
                     "Litestream exited (%s) while the server was running; stopping the "
                     "server so it does not serve unreplicated",
@@ -195,13 +253,19 @@ class Supervisor:
                 f"The server did not exit within --graceful-timeout "
                 f"({self.plan.graceful_timeout:g}s)"
             )
-            self.litestream_deadline = now + self.plan.shutdown_sync_timeout + 10
+            if self.litestream_deadline is None:  # the gate's final sync, then Litestream's
+                self.litestream_deadline = (
+                    now + self.plan.confirm_timeout + self.plan.shutdown_sync_timeout + 10
+                )
         if (
             self.litestream_deadline is not None
             and now > self.litestream_deadline
             and self.litestream_status is None
         ):
-            log.error("Litestream did not finish its final sync in time; killing it")
+            if self.fast:
+                log.warning("Fast stop: Litestream stopped without its own final sync")
+            else:
+                log.error("Litestream did not finish its final sync in time; killing it")
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.litestream.pid, signal.SIGKILL)
             self.litestream_deadline = None
@@ -317,13 +381,15 @@ class Supervisor:
         self.litestream = spawn(argv, os.environ)
 
     def outcome(self) -> int:
+        if self.lost_in_final_sync:
+            return exitcodes.SYNC_UNCONFIRMED
         if self.litestream_lost:
             return exitcodes.LITESTREAM_DIED
+        found = read_json(self.plan.result_path)
+        if found is None and self.stopping is not None:
+            return exit_status(-self.stopping)  # stopped before the server ever started
         return result.exit_code(
-            read_json(self.plan.result_path),
-            self.plan,
-            self.litestream_status,
-            server_killed=self.server_killed,
+            found, self.plan, self.litestream_status, server_killed=self.server_killed
         )
 
     def run(self) -> int:

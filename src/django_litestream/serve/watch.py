@@ -1,8 +1,12 @@
-"""While the server runs: does every replica still confirm syncs?
+"""While the server runs: does every replica still keep up with its database?
 
 Litestream keeps running when its replica stops accepting uploads (storage down,
 credentials revoked, bucket deleted) and logs nothing about it at INFO level, so new
 writes would exist only on the local disk without anyone knowing.
+
+Each check reads the database's txid from Litestream's metrics and then waits for the
+replica (listed from the storage) to hold it. It never asks Litestream to sync: see
+``probe.py`` for why that would lose writes.
 """
 
 from __future__ import annotations
@@ -12,14 +16,16 @@ import threading
 import time
 
 from . import hints, probe
-from .plan import Plan
+from .confirm import Confirm, Interrupted
+from .plan import Plan, PlanDB
 
 log = logging.getLogger("django_litestream.serve")
 
 
 class ReplicaWatch:
-    """A thread that, every ``interval`` seconds, forces a sync of each database and waits
-    for its replica (``litestream sync -wait``).
+    """A thread that, every ``interval`` seconds, reads each database's txid and waits (up
+    to ``timeout``) for its replica to hold it: the replica confirms the database's state
+    as of the check.
 
     A database's first failed check is one warning naming the time of its last confirmation;
     its recovery is logged too. It never stops the server: alert on the warning.
@@ -33,6 +39,7 @@ class ReplicaWatch:
         self.confirmed_at = {db.path: time.time() for db in plan.dbs}
         self.failing: set[str] = set()
         self.thread = threading.Thread(target=self.run, name="replica-watch", daemon=True)
+        self.confirm = Confirm(plan, self.stop.wait, self.stop.is_set)
 
     def start(self) -> None:
         if self.interval > 0:
@@ -45,17 +52,23 @@ class ReplicaWatch:
 
     def run(self) -> None:
         while not self.stop.wait(self.interval):
+            found = probe.read_metrics(self.plan.metrics_addr)
             for db in self.plan.dbs:
-                reason = probe.confirm_sync(
-                    self.plan.binary,
-                    self.plan.socket_path,
-                    db.path,
-                    self.timeout,
-                    cancel=self.stop,
-                )
-                if self.stop.is_set():
+                try:
+                    reason = self.check(db, found)
+                except Interrupted:
                     return
                 self.record(db.path, db.label, db.replica, reason)
+
+    def check(self, db: PlanDB, found: dict[str, probe.DBMetrics] | str) -> str | None:
+        if isinstance(found, str):
+            return found
+        txid = found[db.path].txid if db.path in found else 0
+        if not txid:
+            return self.confirm.why_not_synced(db, found)
+        deadline = time.monotonic() + self.timeout
+        reason = self.confirm.replica_holds(db, txid, deadline, time.monotonic)
+        return reason.partition(": ")[2] if reason else None
 
     def record(self, path: str, label: str, replica: str, reason: str | None) -> None:
         now = time.time()

@@ -1,0 +1,200 @@
+"""Does the replica hold everything? Decided by watching Litestream, never by prodding it.
+
+``serve`` never asks Litestream to sync (``probe.py`` says why: in Litestream 0.5.17 that
+loses its read lock and with it whole ranges of transactions). It waits for Litestream's
+own monitor instead, which syncs the WAL every ``monitor-interval`` (1s) in a context that
+lives as long as the database is open, then reads how far the replica got from the storage.
+
+* **Ready** (before pre-serve commands and the server): the monitor has opened every
+  database and synced it at least once (``litestream_txid`` > 0: its long read transaction
+  is in place, so from now on no write can slip past it), and each replica holds that txid.
+* **Settled** (after the writers stopped): a sync that *started after they stopped* has
+  finished without error (``litestream_sync_count`` moved past it, ``sync_error_count``
+  did not). That sync read the WAL to its end, unless more than ``max-sync-wal-bytes`` were
+  waiting: then Litestream works in chunks, and only a complete sync that found nothing new
+  (the txid did not move) proves the end was reached. The txid then covers every
+  transaction the writers committed. Then the replica must hold it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from . import probe
+from .plan import Plan, PlanDB
+
+# Wait up to the given seconds; True when the caller should stop waiting (a signal, or a
+# second signal asking for a fast stop).
+Wait = Callable[[float], bool]
+POLL = 0.1  # between reads of the metrics address
+REPLICA_POLL = 0.2  # between listings of a replica
+
+
+class Interrupted(Exception):
+    """The caller asked to stop waiting."""
+
+
+@dataclass
+class Settle:
+    """Has Litestream's monitor finished a clean sync that began after ``start`` was read?"""
+
+    ref: probe.DBMetrics
+    need: int  # finished syncs after ``ref`` that prove one began after it: 1 if none ran
+    bounded: bool  # the backlog fit in one sync (``max-sync-wal-bytes``)
+
+    @classmethod
+    def begin(
+        cls, start: probe.DBMetrics, *, idle: bool, wal_bytes: int, max_sync_wal_bytes: int
+    ) -> Settle:
+        backlog = wal_bytes - start.wal_size
+        bounded = max_sync_wal_bytes <= 0 or backlog < max_sync_wal_bytes
+        return cls(start, 1 if idle else 2, bounded)
+
+    def update(self, now: probe.DBMetrics) -> int | None:
+        """The txid that covers every earlier write, once known; else None."""
+        if now.errors != self.ref.errors or (not self.bounded and now.txid != self.ref.txid):
+            self.ref, self.need = now, 2  # only a clean (and, if chunked, quiet) sync counts
+            return None
+        if now.syncs >= self.ref.syncs + self.need and now.txid > 0:
+            return now.txid
+        return None
+
+
+def wal_bytes(db: PlanDB) -> int:
+    try:
+        return os.path.getsize(f"{db.path}-wal")
+    except OSError:
+        return 0
+
+
+class Confirm:
+    """Readiness and settled-ness of every database of ``plan``, then the replicas."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        wait: Wait,
+        cancelled: Callable[[], bool] = lambda: False,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.wait = wait
+        self.cancelled = cancelled  # checked while a listing of a replica runs
+        self.env = env
+
+    def pause(self, seconds: float) -> None:
+        if self.wait(seconds):
+            raise Interrupted
+
+    def metrics(self) -> dict[str, probe.DBMetrics] | str:
+        return probe.read_metrics(self.plan.metrics_addr)
+
+    def why_not_synced(self, db: PlanDB, found: dict[str, probe.DBMetrics] | str) -> str:
+        if isinstance(found, str):
+            return found
+        if db.path not in found:
+            return f"Litestream's metrics do not list {db.path}"
+        error = probe.sync_status(self.plan.socket_path, db.path).get("error")
+        return f"Litestream has not synced it yet{f' ({error})' if error else ''}"
+
+    # -- the local side -----------------------------------------------------------------
+    def opened(self, deadline: float, clock: Callable[[], float]) -> dict[str, int] | str:
+        """Every database's txid once Litestream's monitor has synced each; else why not."""
+        while True:
+            found = self.metrics()
+            waiting = list(self.plan.dbs)
+            txids: dict[str, int] = {}
+            if not isinstance(found, str):
+                txids = {db.path: found[db.path].txid for db in waiting if db.path in found}
+                waiting = [db for db in waiting if not txids.get(db.path)]
+            if not waiting:
+                return txids
+            if clock() > deadline:
+                return f"{waiting[0].label}: {self.why_not_synced(waiting[0], found)}"
+            self.pause(POLL)
+
+    def settled(self, deadline: float, clock: Callable[[], float]) -> dict[str, int] | str:
+        """Every database's txid covering all writes made before this call; else why not."""
+        idle = {
+            db.path: probe.sync_status(self.plan.socket_path, db.path).get("active") is False
+            for db in self.plan.dbs
+        }
+        start = self.metrics()
+        if isinstance(start, str):
+            return start
+        settles: dict[str, Settle] = {}
+        for db in self.plan.dbs:
+            if db.path not in start:
+                return f"{db.label}: Litestream's metrics do not list {db.path}"
+            settles[db.path] = Settle.begin(
+                start[db.path],
+                idle=idle[db.path],
+                wal_bytes=wal_bytes(db),
+                max_sync_wal_bytes=db.max_sync_wal_bytes,
+            )
+        done: dict[str, int] = {}
+        while True:
+            self.pause(POLL)
+            found = self.metrics()
+            if not isinstance(found, str):
+                for path, settle in settles.items():
+                    if path not in done and path in found:
+                        txid = settle.update(found[path])
+                        if txid is not None:
+                            done[path] = txid
+                if len(done) == len(settles):
+                    return done
+            if clock() > deadline:
+                db = next(d for d in self.plan.dbs if d.path not in done)
+                if isinstance(found, str):
+                    return found
+                error = probe.sync_status(self.plan.socket_path, db.path).get("error")
+                return (
+                    f"{db.label}: Litestream did not finish a clean sync of it in time"
+                    f"{f' ({error})' if error else ''}"
+                )
+
+    # -- the replica side ----------------------------------------------------------------
+    def replica_holds(
+        self, db: PlanDB, txid: int, deadline: float, clock: Callable[[], float]
+    ) -> str | None:
+        """None once the replica of ``db`` holds ``txid``; else why not by ``deadline``."""
+        while True:
+            left = max(1.0, deadline - clock())
+            held = probe.replica_txid(
+                self.plan.binary,
+                self.plan.config_path,
+                db.path,
+                min(left, 30.0),
+                self.env,
+                self.cancelled,
+            )
+            if self.cancelled():
+                raise Interrupted
+            if isinstance(held, int) and held >= txid:
+                return None
+            if clock() > deadline:
+                if isinstance(held, str):
+                    return f"{db.label}: {held}"
+                return f"{db.label}: {self.behind(db, held, txid)}"
+            self.pause(REPLICA_POLL)
+
+    def behind(self, db: PlanDB, held: int, txid: int) -> str:
+        text = f"the replica {db.replica} holds txid {held}, the database is at {txid}"
+        needed = os.path.join(db.meta_path, "ltx", "0", f"{held + 1:016x}-{held + 1:016x}.ltx")
+        if db.meta_path and not os.path.exists(needed):
+            text += (
+                f" and the LTX file for txid {held + 1} is missing from Litestream's local state"
+            )
+        return text
+
+    def replicas_hold(
+        self, txids: dict[str, int], deadline: float, clock: Callable[[], float]
+    ) -> str | None:
+        for db in self.plan.dbs:
+            reason = self.replica_holds(db, txids[db.path], deadline, clock)
+            if reason:
+                return reason
+        return None
