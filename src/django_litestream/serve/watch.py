@@ -38,6 +38,7 @@ class ReplicaWatch:
         self.stop = threading.Event()
         self.confirmed_at = {db.path: time.time() for db in plan.dbs}
         self.failing: set[str] = set()
+        self.samples: dict[str, probe.DBMetrics] = {}  # each database's metrics at its last check
         self.thread = threading.Thread(target=self.run, name="replica-watch", daemon=True)
         self.confirm = Confirm(plan, self.stop.wait, self.stop.is_set)
 
@@ -66,6 +67,19 @@ class ReplicaWatch:
         txid = found[db.path].txid if db.path in found else 0
         if not txid:
             return self.confirm.why_not_synced(db, found)
+        # The replica holding Litestream's txid proves nothing when Litestream cannot turn the
+        # WAL into LTX files at all (a full local disk): its txid then stands still while the
+        # application's writes pile up in the WAL. Every sync since the last check failing
+        # (none succeeded, some failed) is that case.
+        now, before = found[db.path], self.samples.get(db.path)
+        self.samples[db.path] = now
+        if (
+            before
+            and now.errors > before.errors
+            and (now.syncs - now.errors <= before.syncs - before.errors)
+        ):
+            error = probe.sync_status(self.plan.socket_path, db.path).get("error")
+            return f"Litestream's syncs of the database fail ({error or 'no error reported'})"
         deadline = time.monotonic() + self.timeout
         reason = self.confirm.replica_holds(db, txid, deadline, time.monotonic)
         return reason.partition(": ")[2] if reason else None
