@@ -43,9 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sqlite3
-import subprocess
 import tempfile
 import urllib.parse
 from collections.abc import Mapping
@@ -54,6 +52,7 @@ from datetime import datetime, timezone
 
 from . import ltxfile, replica, walfile
 from .replica import Contents, ReplicaUnreachable, txid_hex
+from .runner import run_bounded
 
 CONTINUES = "continues"
 REPLICA_EMPTY = "replica-empty"
@@ -251,29 +250,12 @@ def restore_copy(
 ) -> None:
     """Restore the replica's newest state into ``out``; ReplicaUnreachable on failure."""
     argv = [binary, "restore", *(["-config", config_path] if config_path else [])]
-    proc = subprocess.Popen(
-        [*argv, "-o", out, source],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=None if env is None else dict(env),
-        start_new_session=True,
-    )
-    try:
-        output, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise ReplicaUnreachable(
-            f"restoring a copy to compare did not finish within {timeout:g}s"
-        ) from None
-    if proc.returncode != 0:
-        lines = output.strip().splitlines()
-        raise ReplicaUnreachable(
-            lines[-1] if lines else f"litestream restore exited {proc.returncode}"
-        )
+    code, output = run_bounded([*argv, "-o", out, source], env, timeout=timeout)
+    if code is None:
+        raise ReplicaUnreachable(f"restoring a copy to compare did not finish within {timeout:g}s")
+    if code != 0:
+        lines = output.splitlines()
+        raise ReplicaUnreachable(lines[-1] if lines else f"litestream restore exited {code}")
 
 
 def equals_replica(

@@ -7,14 +7,12 @@ time of the newest and oldest files. No Django here.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+
+from .runner import run_bounded
 
 
 class ReplicaUnreachable(Exception):
@@ -91,36 +89,23 @@ def list_files(
 ) -> Contents:
     """The LTX files of ``target`` (a replica URL, or a database path of ``config_path``).
 
-    Bounded by ``timeout``: the binary runs in its own session and the whole session is
-    killed when time runs out, so a grandchild cannot keep the call waiting.
+    Bounded by ``timeout`` (:func:`runner.run_bounded`: a grandchild holding the output
+    cannot keep the call waiting).
     """
     argv: Sequence[str] = [binary, "ltx", "-json", "-level", "all"]
     if config_path:
         argv = [*argv, "-config", config_path]
-    proc = subprocess.Popen(
-        [*argv, target],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=None if env is None else dict(env),
-        start_new_session=True,
-    )
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+    code, output = run_bounded([*argv, target], env, timeout=timeout)
+    if code is None:
         raise ReplicaUnreachable(
             f"listing the replica did not finish within {timeout:g}s (storage unreachable?)"
-        ) from None
-    if proc.returncode != 0:
-        lines = (stderr or stdout).strip().splitlines()
-        raise ReplicaUnreachable(lines[-1] if lines else f"litestream ltx exited {proc.returncode}")
+        )
+    if code != 0:
+        lines = output.splitlines()
+        raise ReplicaUnreachable(lines[-1] if lines else f"litestream ltx exited {code}")
+    # stderr is merged in: the listing is what follows any log lines.
+    listing = output[output.find("[") :] if "[" in output else output
     try:
-        return parse(stdout)
+        return parse(listing)
     except (ValueError, KeyError, TypeError):
-        raise ReplicaUnreachable(
-            f"unexpected output from {binary} ltx: {stdout.strip()[:200]!r}"
-        ) from None
+        raise ReplicaUnreachable(f"unexpected output from {binary} ltx: {output[:200]!r}") from None

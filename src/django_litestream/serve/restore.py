@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from ..guard import is_missing
 from ..runner import run_bounded
 from . import exitcodes, hints
 from .plan import PlanDB
@@ -44,15 +45,6 @@ class Outcome:
     seconds: float = 0.0
     local: bool = False  # FAILED on this machine (a path or permission), not at the replica
     leftovers: str = ""  # where what a missing database left behind was moved to
-
-
-def is_missing(path: str) -> bool:
-    try:
-        size = os.path.getsize(path)
-    except FileNotFoundError:
-        return True
-    wal = f"{path}-wal"
-    return size == 0 and not (os.path.exists(wal) and os.path.getsize(wal) > 0)
 
 
 def _remove(path: str, suffixes: Sequence[str] = ("", "-wal", "-shm", "-journal")) -> None:
