@@ -51,6 +51,7 @@ _UNITS = {
 _NUMBER = r"(\d+(?:\.\d+)?|an?)"
 _MINUS = re.compile(rf"^-\s*{_NUMBER}\s*([a-z]+)$")
 _AGO = re.compile(rf"^{_NUMBER}\s*([a-z]+)\s+ago$")
+_FRACTION = re.compile(r"\.(\d+)(?=[+-]|$)")
 
 
 class WhenError(ValueError):
@@ -119,6 +120,8 @@ def parse(
     iso = text.upper()
     if iso.endswith("Z"):
         iso = iso[:-1] + "+00:00"
+    # Python 3.10's fromisoformat takes only 3 or 6 digits of a fraction of a second.
+    iso = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], iso)
     try:
         parsed = datetime.fromisoformat(iso)
     except ValueError:
