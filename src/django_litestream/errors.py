@@ -51,3 +51,16 @@ class NotRunningError(LitestreamError):
     """A control-socket command found no running Litestream to talk to (EX_UNAVAILABLE)."""
 
     exit_code = 69
+
+
+class NoBackupError(LitestreamError):
+    """The replica holds no backup for what was asked (no backup at all, or none that old)."""
+
+    exit_code = 66
+
+
+class RestoreRefusedError(LitestreamError):
+    """``restore`` would overwrite the database of a running serve, or an existing database
+    without ``-force`` (EX_CANTCREAT: the output cannot be created)."""
+
+    exit_code = 73
