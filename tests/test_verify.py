@@ -27,7 +27,6 @@ from tests.ops import (
     litestream_on,
     replica_listing,
     served_rows,
-    serving,  # noqa: F401 - a fixture
     tree,
 )
 from tests.project import Project, wait_for
@@ -253,9 +252,7 @@ def test_differences_name_what_differs(tmp_path: Path) -> None:
         "table b is missing from the restored copy"
     ]
     changed = make("changed.db", 3, "UPDATE a SET v = 'y' WHERE id = 2")
-    assert digest.differences(copy, changed) == [
-        "a has the same 3 rows, but their contents differ"
-    ]
+    assert digest.differences(copy, changed) == ["a has the same 3 rows, but their contents differ"]
 
 
 def test_exit_code_is_the_worst_outcome() -> None:
