@@ -117,7 +117,9 @@ def list_files(
         ) from None
     if proc.returncode != 0:
         lines = (stderr or stdout).strip().splitlines()
-        raise ReplicaUnreachable(lines[-1] if lines else f"litestream ltx exited {proc.returncode}")
+        # Litestream's own "Error: " prefix would read oddly inside this project's sentences.
+        last = lines[-1].removeprefix("Error: ") if lines else ""
+        raise ReplicaUnreachable(last or f"litestream ltx exited {proc.returncode}")
     try:
         return parse(stdout)
     except (ValueError, KeyError, TypeError):

@@ -91,10 +91,20 @@ def _plan(argv: Sequence[str], env: Mapping[str, str]) -> tuple[dict[str, object
     return None, lines[-1] if lines else f"litestream restore exited {code}"
 
 
+def read_moment(value: str | None) -> when.Moment:
+    if value is None:
+        raise UsageError(f"restore -timestamp needs a time: give {when.FORMS}.")
+    try:
+        return when.parse(value)
+    except when.WhenError as exc:
+        raise UsageError(f"restore -timestamp: {exc}") from None
+
+
 def point_in_time(
     argv: list[str],
     index: int,
-    value: str | None,
+    moment: when.Moment | None,
+    value: str,
     source: str,
     *,
     config_path: str | None,
@@ -103,12 +113,7 @@ def point_in_time(
 ) -> list[str]:
     """``argv`` with the -timestamp at ``index`` as Litestream reads it, after saying where
     it lands; NoBackupError when the replica holds nothing that old."""
-    if value is None:
-        raise UsageError(f"restore -timestamp needs a time: give {when.FORMS}.")
-    try:
-        moment = when.parse(value)
-    except when.WhenError as exc:
-        raise UsageError(f"restore -timestamp: {exc}") from None
+    moment = moment or read_moment(value)
     try:
         contents = replica.list_files(
             argv[0], source, config_path=config_path, env=env, timeout=LIST_TIMEOUT
@@ -168,18 +173,20 @@ def prepare(
     if not positionals:
         return argv  # Litestream says what is missing
     source = positionals[0]
+    found = _flag(flags, "timestamp")
+    moment = read_moment(found[1]) if found is not None else None
     out = _flag(flags, "o")
     output = out[1] if out is not None else (None if commands.is_url(source) else source)
     if output:
         refuse_overwrite(os.path.abspath(os.path.expanduser(output)), flags)
-    found = _flag(flags, "timestamp")
     if found is None:
         return argv
     config = _flag(flags, "config")
     return point_in_time(
         argv,
         found[0] + 2,
-        found[1],
+        moment,
+        found[1] or "",
         source,
         config_path=config[1] if config is not None and not commands.is_url(source) else None,
         env=env,
