@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
+from django_litestream.serve import watch
 from tests.project import Project, wait_for
 from tests.storage import MotoS3, free_port
 
@@ -195,6 +196,7 @@ def test_health_follows_an_outage_and_the_webhook_gets_one_start_and_one_end(
     assert err.count("confirms syncs again: the outage lasted about") == 1, err
     assert [e["event"] for e in hooks.events] == ["replica_outage_started", "replica_outage_ended"]
     start, end = hooks.events
+    assert tuple(start) == watch.EVENT_KEYS[:-2] and tuple(end) == watch.EVENT_KEYS
     assert start["database"] == "default" and start["path"] == str(project.db)
     assert where in start["replica"] and start["reason"]
     assert end["duration_seconds"] >= 2 and end["since"] == start["since"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import sys
 import time
@@ -166,3 +167,38 @@ def test_refused_over_an_existing_database_without_force(
     assert forced.returncode == 0, forced.stderr
     with sqlite3.connect(out) as conn:
         assert conn.execute("SELECT count(*) FROM rows").fetchone()[0] == 3
+
+
+def test_the_bad_migration_runbook(history, tmp_path) -> None:
+    """docs/operations.rst, 'Someone ran a bad migration at 10:02', step by step."""
+    project, moment, before, _ = history
+    db = project.db
+    restored = Path(f"{db}.restored")
+    local = moment.astimezone(ZoneInfo(ZONE)).strftime("%Y-%m-%d %H:%M:%S")
+    # 1. While serve runs: restore next to the live database, as of just before.
+    result = project.run(
+        "litestream", "restore", "-timestamp", local, "-o", str(restored), "default"
+    )
+    assert result.returncode == 0, result.stderr
+    assert ids_in(restored) == before  # 2. look at it
+    # 3. Stop serve; 4. move the bad database (and what belongs to it) aside, swap in the copy.
+    serve_pid = json.loads(Path(f"{db}.serve-lock").read_text())["pid"]
+    os.kill(serve_pid, signal.SIGTERM)
+    wait_for(lambda: not Path(f"{db}.serve-lock").read_text(), 60, "serve to stop")
+    aside = tmp_path / "bad"
+    aside.mkdir()
+    for name in (db.name, f"{db.name}-wal", f"{db.name}-shm", f".{db.name}-litestream"):
+        if (db.parent / name).exists():
+            os.rename(db.parent / name, aside / name)
+    os.rename(restored, db)
+    # 5. Start serve once with --adopt-local: the copy becomes the replica's newest state.
+    refused = project.run("litestream", "serve", "--", sys.executable, "-c", "pass")
+    assert refused.returncode == 65, refused.stderr  # without it: not the replica's history
+    adopted = project.run(
+        "litestream", "serve", "--adopt-local", "--", sys.executable, "-c", "pass"
+    )
+    assert adopted.returncode == 0, adopted.stderr
+    out = tmp_path / "after.db"
+    result = project.run("litestream", "restore", "-o", str(out), "default")
+    assert result.returncode == 0, result.stderr
+    assert ids_in(out) == before

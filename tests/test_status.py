@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from django_litestream import status
 from tests.ops import SIGSERVER, replica_listing, served_rows
 from tests.project import Project, wait_for
 
@@ -46,6 +47,7 @@ def status_json(project: Project, *args: str) -> tuple[int, dict]:
     assert "Traceback" not in result.stderr, result.stderr
     (row,) = json.loads(result.stdout)
     assert set(row) >= KEYS
+    assert tuple(row) == status.JSON_KEYS
     return result.returncode, row
 
 
@@ -54,7 +56,8 @@ def test_in_sync(replicated: Project) -> None:
     assert code == 0
     files = replica_listing(replicated)
     newest = max(files, key=lambda f: f["max_txid"])
-    assert row["alias"] == "default" and row["path"] == str(replicated.db)
+    assert row["alias"] == "default"
+    assert row["path"] == row["database"] == str(replicated.db)  # Litestream's key, kept
     assert row["status"] == "ok"
     assert row["local_txid"] == row["replica_txid"] == newest["max_txid"]
     assert (row["lag_txids"], row["lag_seconds"], row["pending_commits"]) == (0, 0.0, 0)

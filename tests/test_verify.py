@@ -98,6 +98,7 @@ def test_passes_on_s3_and_quick_counts_only(project: Project, s3_replica) -> Non
     assert (found["outcome"], found["txid"], found["rows"]) == ("passed", f"{newest:016x}", 12)
     assert found["replica"] == f"s3://{s3_replica.bucket}/db"
     assert found["quick"] is False and found["differences"] == []
+    assert tuple(found) == verify.JSON_KEYS
     code, (quick,) = verify_json(project, "--quick", "default")
     assert code == 0 and quick["quick"] is True
     assert "quick_check ok" in quick["reason"] and "row counts equal" in quick["reason"]

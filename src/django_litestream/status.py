@@ -29,6 +29,26 @@ from .serve.command import describe_replica
 from .serve.plan import default_meta_path
 
 EXIT_UNREACHABLE = 69
+# The keys of each object of ``status -json``: stable, documented in docs/operations.rst.
+JSON_KEYS = (
+    "database",  # Litestream's own keys first (database, status, local_txid, wal_size)
+    "alias",
+    "path",
+    "replica",
+    "status",
+    "local_txid",
+    "replica_txid",
+    "lag_txids",
+    "lag_seconds",
+    "pending_commits",
+    "last_replicated_at",
+    "replica_reachable",
+    "db_bytes",
+    "wal_bytes",
+    "wal_size",
+    "error",
+    "serve",
+)
 DEFAULT_TIMEOUT = 10.0
 
 HELP = """usage: manage.py litestream status [ALIAS_OR_PATH ...] [-json] [-timeout SECONDS]
@@ -121,6 +141,7 @@ def row(
     meta = str(entry.get("meta-path") or default_meta_path(db.path))
     meta = os.path.abspath(os.path.expanduser(meta))
     out: dict[str, Any] = {
+        "database": db.path,
         "alias": db.alias,
         "path": db.path,
         "replica": describe_replica(entry["replica"], os.environ),

@@ -59,6 +59,21 @@ ATTEMPTS = 3
 DEFAULT_TIMEOUT = 300.0
 SETTLE_TIMEOUT = 30.0  # seconds for Litestream's monitor to finish a sync that began now
 POLL = 0.1
+# The keys of each object of ``verify --json`` (docs/operations.rst).
+JSON_KEYS = (
+    "alias",
+    "path",
+    "replica",
+    "outcome",
+    "reason",
+    "txid",
+    "tables",
+    "rows",
+    "via",
+    "quick",
+    "seconds",
+    "differences",
+)
 
 HELP = """usage: manage.py litestream verify [ALIAS_OR_PATH ...] [--quick] [--json]
                                      [--timeout SECONDS]

@@ -55,9 +55,11 @@ OPTIONS = (
         "--replica-check-interval",
         "replica_check_interval",
         30.0,
-        "While the server runs, seconds between checks that every replica confirms a sync; "
-        "a replica that stops confirming (storage down, credentials revoked) is logged as a "
-        "warning, and its recovery too. 0 turns the checks off.",
+        "While the server runs, seconds between checks that every replica holds what "
+        "Litestream has copied; a replica that stops keeping up (storage down, credentials "
+        "revoked) is noticed within this plus 2 x sync-interval, logged as a warning (and "
+        "its end with how long it lasted), and shown by status and the health endpoint. 0 "
+        "turns the checks off.",
         kind="interval",
     ),
     Option(

@@ -42,6 +42,22 @@ log = logging.getLogger("django_litestream.serve")
 RECHECK = 5.0  # seconds between checks during an outage (never more than the interval)
 STALE_GRACE = 10.0  # the state file is stale this long after its next check was due
 WEBHOOK_FLUSH = 1.0  # seconds an alert still being sent may delay serve's stop
+# The keys of the webhook's JSON events (docs/operations.rst); the end event adds the last two.
+EVENT_KEYS = (
+    "event",
+    "database",
+    "alias",
+    "path",
+    "replica",
+    "host",
+    "since",
+    "lag_txids",
+    "lag_seconds",
+    "reason",
+    "sent_at",
+    "ended_at",
+    "duration_seconds",
+)
 
 
 @dataclass(frozen=True)
