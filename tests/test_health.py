@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -165,6 +166,7 @@ def test_health_follows_an_outage_and_the_webhook_gets_one_start_and_one_end(
         bodies.append(detail.text)
         with Writer(project.db) as writer:
             wait_for(lambda: writer.rows > 20, 30, "rows to be written")
+            began = time.monotonic()
             if moto is not None:
                 os.kill(moto.proc.pid, signal.SIGSTOP)
             else:
@@ -185,6 +187,7 @@ def test_health_follows_an_outage_and_the_webhook_gets_one_start_and_one_end(
                 else:
                     os.unlink(where)
                     os.rename(f"{where}.moved", where)
+                lasted = time.monotonic() - began
             recovered = wait_status(port, 200, 60, bodies)
         wait_for(lambda: len(hooks.events) >= 2, 30, "the end event")
         assert run.stop() == 0, run.stderr()
@@ -194,6 +197,9 @@ def test_health_follows_an_outage_and_the_webhook_gets_one_start_and_one_end(
     err = run.stderr()
     assert err.count("did not confirm a sync") == 1, err
     assert err.count("confirms syncs again: the outage lasted about") == 1, err
+    # The length it reports is the real one, give or take a check and an upload.
+    reported = int(re.search(r"the outage lasted about (\d+)s", err).group(1))
+    assert lasted - 2 <= reported <= lasted + recovered + 2, (reported, lasted)
     assert [e["event"] for e in hooks.events] == ["replica_outage_started", "replica_outage_ended"]
     start, end = hooks.events
     assert tuple(start) == watch.EVENT_KEYS[:-2] and tuple(end) == watch.EVENT_KEYS
@@ -206,7 +212,10 @@ def test_health_follows_an_outage_and_the_webhook_gets_one_start_and_one_end(
         for secret in [*secrets, TOKEN]:
             assert secret not in text
     assert "T0SECRET" not in err  # the webhook's URL is logged by host only
-    print(f"{storage}: 503 after {took:.2f}s (bound {BOUND:g}s), 200 again {recovered:.2f}s")
+    print(
+        f"{storage}: 503 after {took:.2f}s (bound {BOUND:g}s), 200 again {recovered:.2f}s "
+        f"after the storage came back; outage {lasted:.1f}s, reported {reported}s"
+    )
 
 
 def test_no_serve_is_503_saying_so(project: Project, file_replica) -> None:

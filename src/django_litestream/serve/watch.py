@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -30,6 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
+
+import httpx
 
 from .. import ltxfile, position, redact
 from . import hints, probe, state
@@ -109,6 +112,26 @@ def duration_text(seconds: float) -> str:
         return f"{minutes}m{seconds:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def last_upload(socket_path: str, db: str, timeout: float = 1.0) -> float | None:
+    """When Litestream last finished a replica sync of ``db`` (epoch seconds), or None.
+
+    ``GET /list`` on the control socket (read-only; it never syncs) reports each database's
+    ``last_sync_at``, set when a replica sync has uploaded everything it had.
+    """
+    try:
+        transport = httpx.HTTPTransport(uds=socket_path)
+        with httpx.Client(transport=transport, timeout=timeout) as client:
+            found = client.get("http://litestream/list").json()["databases"]
+        text = next(str(d["last_sync_at"]) for d in found if d.get("path") == db)
+        text = _FRACTION.sub(r"\1", text.replace("Z", "+00:00"))
+        return datetime.fromisoformat(text).timestamp()
+    except (httpx.HTTPError, ValueError, KeyError, TypeError, StopIteration):
+        return None
 
 
 class ReplicaWatch:
@@ -206,9 +229,15 @@ class ReplicaWatch:
                 )
             if time.monotonic() >= deadline:
                 known = tracked.replica_txid
-                since = position.lag(db.meta_path, known).since if known is not None else None
-                if reason is None:
-                    reason = self.behind(db, position.lag(db.meta_path, known))
+                if reason is None:  # listed just now: exactly what the replica lacks
+                    lag = position.lag(db.meta_path, known)
+                    return Observation(
+                        False, started, local, known, lag.since, self.behind(db, lag)
+                    )
+                # The storage is silent: uploads stopped after Litestream's last successful
+                # replica sync (an earlier listing would date the outage a whole interval
+                # too early).
+                since = last_upload(self.plan.socket_path, db.path) or tracked.confirmed_at
                 return Observation(False, started, local, known, since, reason)
             if self.stop.wait(min(REPLICA_POLL, max(0.0, deadline - time.monotonic()))):
                 raise Interrupted
@@ -255,7 +284,7 @@ class ReplicaWatch:
             return
         tracked.outage_since = min(observation.since or observation.started, observation.started)
         reason = redact.scrub(observation.reason or "", self.secrets)
-        if observation.since is not None:
+        if observation.since is not None and self.waiting(db, observation.since):
             at_risk = f"writes since {clock_text(observation.since)} exist only on this disk"
         else:
             at_risk = "no write is waiting for it yet, but new ones will exist only on this disk"
@@ -270,6 +299,12 @@ class ReplicaWatch:
             hints.storage_hint(reason),
         )
         self.alert("replica_outage_started", tracked, observation, now)
+
+    @staticmethod
+    def waiting(db: PlanDB, since: float) -> bool:
+        """Has Litestream copied a write after ``since`` (one the replica may lack)?"""
+        files = ltxfile.level0(db.meta_path)
+        return bool(files) and position.created(files[-1]) > since
 
     def alert(self, kind: str, tracked: Tracked, observation: Observation, now: float) -> None:
         if self.webhook is None:
