@@ -11,7 +11,7 @@ PIP := $(VPY) -m pip --disable-pip-version-check -q
 PORT ?= 8000
 export PORT
 
-.PHONY: help example test lint bench bench-vfs bench-durability docs wheel clean
+.PHONY: help example test lint bench bench-vfs bench-durability bench-operations docs wheel clean
 
 help:
 	@echo "make example   run examples/demo under 'manage.py litestream serve' (http://127.0.0.1:$(PORT)/)"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench     run benchmarks/bench_serve.py (serve vs the plain recipe vs bare gunicorn)"
 	@echo "make bench-vfs run benchmarks/bench_vfs.py (read replicas vs the local SQLite file)"
 	@echo "make bench-durability  run benchmarks/bench_durability.py (acknowledged writes vs a restore)"
+	@echo "make bench-operations  run benchmarks/bench_operations.py (verify, health endpoint, outage detection)"
 	@echo "make docs      build the documentation into docs/_build/html"
 	@echo "make wheel     build dist/django_litestream-<version>-py3-none-any.whl from this checkout"
 	@echo "make clean     remove .venv, docs/_build and the example's database and replica"
@@ -80,6 +81,9 @@ bench-vfs: $(VENV)/.test-installed
 # Acknowledged writes against a restore, write->replica lag, warm-start uploads (~25 min).
 bench-durability: $(VENV)/.test-installed
 	$(VPY) benchmarks/bench_durability.py $(BENCH_ARGS)
+
+bench-operations: $(VENV)/.test-installed
+	$(VPY) benchmarks/bench_operations.py $(BENCH_ARGS)
 
 docs: $(VENV)/.test-installed
 	$(VENV)/bin/sphinx-build -W -q -b html docs docs/_build/html

@@ -6,7 +6,7 @@ import pytest
 
 from tests.project import Project, make_project
 
-pytest_plugins = ["tests.fixtures_storage", "tests.vfs_site"]
+pytest_plugins = ["tests.fixtures_storage", "tests.vfs_site", "tests.ops"]
 
 
 @pytest.fixture

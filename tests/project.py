@@ -30,7 +30,7 @@ APP_FILES = {
     "testapp/__init__.py": "",
     "testapp/urls.py": (
         "from django.http import HttpResponse\n"
-        "from django.urls import path\n"
+        "from django.urls import include, path\n"
         "from django.db import connection\n"
         "from django.views.decorators.csrf import csrf_exempt\n"
         "@csrf_exempt\n"
@@ -54,7 +54,8 @@ APP_FILES = {
         "def ok(request):\n"
         "    return HttpResponse('ok')\n"
         "urlpatterns = [\n"
-        "    path('hit', count), path('insert', insert), path('quit', quit), path('', ok)\n"
+        "    path('hit', count), path('insert', insert), path('quit', quit), path('', ok),\n"
+        "    path('litestream/', include('django_litestream.urls')),\n"
         "]\n"
     ),
     "testapp/wsgi.py": (

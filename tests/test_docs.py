@@ -392,3 +392,61 @@ def test_older_release_names_are_in_the_table() -> None:
     assert not missing, (
         f"docs/configuration.rst's 'Coming from the older django-litestream' table lacks: {missing}"
     )
+
+
+# -- the exit codes of manage.py litestream COMMAND ----------------------------------------
+
+
+def commands_exit_table() -> str:
+    text = read(DOCS / "commands.rst")
+    start = text.index("\nExit codes\n")
+    return text[start : text.index("\nSignals\n", start)]
+
+
+def test_command_exit_codes_are_documented() -> None:
+    from django_litestream import errors, status, verify
+
+    table = commands_exit_table()
+    codes = errors.EXIT_CODES
+    used = {
+        cls.exit_code
+        for cls in vars(errors).values()
+        if isinstance(cls, type) and issubclass(cls, errors.LitestreamError)
+    }
+    used |= {verify.EXIT_FAILED, verify.EXIT_INCONCLUSIVE, status.EXIT_UNREACHABLE}
+    assert used <= set(codes), f"errors.EXIT_CODES lacks: {sorted(used - set(codes))}"
+    missing = sorted(code for code in codes if not _in_a_table_cell(code, table))
+    assert not missing, f"docs/commands.rst's exit-code table needs a row for: {missing}"
+    rows = {int(c) for c in re.findall(r"^\s*\* - (\d+)\s*$", table, re.MULTILINE)}
+    assert rows == set(codes), f"rows without a code in errors.EXIT_CODES: {rows - set(codes)}"
+
+
+# -- verify, status, health, alerts (docs/operations.rst) -----------------------------------
+
+
+def test_health_keys_are_documented() -> None:
+    from django_litestream import health
+
+    text = read(DOCS / "configuration.rst")
+    header = "\nhealth\n~~~~~~\n"
+    section = text[text.index(header) + len(header) :]
+    section = section[: section.index("\n~~~")]
+    missing = [key for key in health.KNOWN_KEYS if f"``{key}``" not in section]
+    assert not missing, f"docs/configuration.rst's 'health' section lacks: {missing}"
+
+
+def test_operations_keys_and_statuses_are_documented() -> None:
+    from django_litestream import health, status, verify
+    from django_litestream.serve import watch
+
+    text = read(DOCS / "operations.rst")
+    names = {
+        "status -json key": status.JSON_KEYS,
+        "verify --json key": verify.JSON_KEYS,
+        "webhook event key": watch.EVENT_KEYS,
+        "health status": tuple(health.PUBLIC),
+    }
+    missing = [
+        f"{kind} {key}" for kind, keys in names.items() for key in keys if f"``{key}``" not in text
+    ]
+    assert not missing, f"docs/operations.rst does not name: {missing}"

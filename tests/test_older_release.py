@@ -52,9 +52,6 @@ REPLACED_COMMANDS = {
     "generations: 'python manage.py litestream ltx DB' lists the replica's LTX files.",
     "snapshots": "'snapshots' is a command of Litestream 0.3: Litestream 0.5 keeps snapshots "
     "as LTX files: 'python manage.py litestream ltx -level all DB' lists them.",
-    "verify": "'verify' is a command of the older django-litestream: 'python manage.py "
-    "litestream serve' confirms every replica while it runs; by hand, 'sync -wait DB' then "
-    "'restore -o /tmp/check.db DB' and look.",
 }
 
 

@@ -91,7 +91,12 @@ class Served:
         return procs.children(self.proc.pid)
 
     def litestream(self) -> psutil.Process:
-        found = [p.process for p in self.tree() if p.name == "litestream" and not p.zombie]
+        # The daemon, not a 'litestream ltx' of the replica checks (the first runs at start).
+        found = [
+            p.process
+            for p in self.tree()
+            if p.name == "litestream" and p.argv[1:2] == ("replicate",) and not p.zombie
+        ]
         assert len(found) == 1, found
         return found[0]
 

@@ -146,7 +146,7 @@ def test_bad_command_line_values(args: list[str], message: str) -> None:
         (
             {"graceful_timout": 3},
             "LITESTREAM['serve'] has unknown key(s) 'graceful_timout'. Did you mean "
-            "'graceful_timeout'? Known keys: adopt_local, command, "
+            "'graceful_timeout'? Known keys: adopt_local, alert_webhook, command, "
             "graceful_timeout, pre, ready_timeout, replica_check_interval, require_replica, "
             "restore_over_local, restore_timeout, umask, verbose.",
         ),

@@ -162,7 +162,11 @@ def test_gunicorn_hup_reloads_workers_and_litestream_stays(served: Project, tmp_
                 return set()
 
         before = wait_for(workers, 20, "a gunicorn worker")
-        litestream = next(p.process for p in procs.children(proc.pid) if p.name == "litestream")
+        litestream = next(
+            p.process
+            for p in procs.children(proc.pid)
+            if p.name == "litestream" and p.argv[1:2] == ("replicate",)  # not a check's ltx
+        )
         os.kill(proc.pid, signal.SIGHUP)
         wait_for(lambda: workers() and not (workers() & before), 30, "new gunicorn workers")
         assert procs.alive(litestream)

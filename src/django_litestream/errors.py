@@ -51,3 +51,33 @@ class NotRunningError(LitestreamError):
     """A control-socket command found no running Litestream to talk to (EX_UNAVAILABLE)."""
 
     exit_code = 69
+
+
+class NoBackupError(LitestreamError):
+    """The replica holds no backup for what was asked (no backup at all, or none that old)."""
+
+    exit_code = 66
+
+
+class RestoreRefusedError(LitestreamError):
+    """``restore`` would overwrite the database of a running serve, or an existing database
+    without ``-force`` (EX_CANTCREAT: the output cannot be created)."""
+
+    exit_code = 73
+
+
+# The exit codes of 'python manage.py litestream COMMAND' that are this project's own (a
+# Litestream command otherwise exits with Litestream's code). docs/commands.rst has a row for
+# each; a test keeps the two in step. serve's own are in serve/exitcodes.py.
+EXIT_CODES = {
+    1: "vfs: a read replica could not be opened, or its storage listed",
+    2: "wrong command line (an unknown command, alias or flag; a time restore cannot read)",
+    65: "replicate: a database is not its replica's continuation; verify: a database failed",
+    66: "restore -timestamp: the replica holds no backup that old (or none at all)",
+    69: "no running daemon to talk to; a replica that could not be read (replicate, status, "
+    "restore -timestamp)",
+    73: "restore: the output is a running serve's database, or exists and -force is missing",
+    75: "verify: a database was inconclusive (it kept changing); run it again",
+    78: "the LITESTREAM setting is wrong, or there is nothing to work on",
+    127: "the Litestream executable was not found and could not be installed",
+}

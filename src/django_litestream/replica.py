@@ -102,7 +102,9 @@ def list_files(
         )
     if code != 0:
         lines = output.splitlines()
-        raise ReplicaUnreachable(lines[-1] if lines else f"litestream ltx exited {code}")
+        # Litestream's own "Error: " prefix would read oddly inside this project's sentences.
+        last = lines[-1].removeprefix("Error: ") if lines else ""
+        raise ReplicaUnreachable(last or f"litestream ltx exited {code}")
     # stderr is merged in: the listing is what follows any log lines.
     listing = output[output.find("[") :] if "[" in output else output
     try:

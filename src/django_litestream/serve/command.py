@@ -76,6 +76,13 @@ def litestream_logging(configured: Any, *, verbose: bool) -> dict[str, Any]:
     return conf
 
 
+def sync_interval(entry: Mapping[str, Any], data: Mapping[str, Any]) -> float:
+    """A replica's ``sync-interval`` in seconds (its own, else the top-level default, else 1)."""
+    replica = entry.get("replica")
+    own = replica.get("sync-interval") if isinstance(replica, Mapping) else None
+    return keys.duration_seconds(own or data.get("sync-interval")) or 1.0
+
+
 def max_sync_wal_bytes(value: Any) -> int:
     """Litestream's ``max-sync-wal-bytes`` for one database (64 MiB unless set; 0: no limit)."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -212,6 +219,8 @@ def prepare(
                 ),
                 max_sync_wal_bytes=max_sync_wal_bytes(entry.get("max-sync-wal-bytes")),
                 monitor_interval=keys.duration_seconds(entry.get("monitor-interval")) or 1.0,
+                sync_interval=sync_interval(entry, data),
+                alias=db.alias,
             )
             for db, entry in zip(settings.dbs, data["dbs"], strict=True)
         ),
@@ -228,6 +237,7 @@ def prepare(
         server_env=server_env(settings, environ),
         umask=opts.umask,
         server_umask=current_umask(),
+        alert_webhook=opts.alert_webhook,
     )
     plan.save()
     return plan, {**environ, **generated.secret_env}

@@ -12,6 +12,7 @@ import math
 import re
 import shlex
 import textwrap
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -25,7 +26,7 @@ class Option:
     setting: str
     default: Any
     help: str
-    kind: str = "seconds"  # seconds | interval (seconds, 0 = off) | flag | commands | mode
+    kind: str = "seconds"  # seconds | interval (seconds, 0 = off) | flag | commands | mode | url
 
 
 OPTIONS = (
@@ -54,10 +55,21 @@ OPTIONS = (
         "--replica-check-interval",
         "replica_check_interval",
         30.0,
-        "While the server runs, seconds between checks that every replica confirms a sync; "
-        "a replica that stops confirming (storage down, credentials revoked) is logged as a "
-        "warning, and its recovery too. 0 turns the checks off.",
+        "While the server runs, seconds between checks that every replica holds what "
+        "Litestream has copied; a replica that stops keeping up (storage down, credentials "
+        "revoked) is noticed within this plus 2 x sync-interval, logged as a warning (and "
+        "its end with how long it lasted), and shown by status and the health endpoint. 0 "
+        "turns the checks off.",
         kind="interval",
+    ),
+    Option(
+        "--alert-webhook",
+        "alert_webhook",
+        "",
+        "A URL (http or https) that receives a JSON POST when a replica outage starts and "
+        "when it ends (see the replica checks). Prefer the setting, read from an environment "
+        "variable: a chat service's webhook URL is a secret, and a command line is not.",
+        kind="url",
     ),
     Option(
         "--require-replica",
@@ -125,6 +137,7 @@ class ServeOptions:
     ready_timeout: float = 60.0
     restore_timeout: float = 60.0
     replica_check_interval: float = 30.0
+    alert_webhook: str = ""
     require_replica: bool = False
     verbose: bool = False
     adopt_local: bool = False
@@ -179,6 +192,14 @@ def parser() -> argparse.ArgumentParser:
                 default=None,
                 help=f"{option.help} [{option.setting}]",
             )
+        elif option.kind == "url":
+            p.add_argument(
+                option.name,
+                dest=option.setting,
+                metavar="URL",
+                default=None,
+                help=f"{option.help} [{option.setting}]",
+            )
         elif option.kind == "mode":
             p.add_argument(
                 option.name,
@@ -230,6 +251,16 @@ def _split(value: Any, where: str, error: type[Exception] = ConfigurationError) 
     return tuple(parts)
 
 
+def _shown_url(value: Any) -> str:
+    """A rejected URL for the error line: its scheme and host at most (never its path)."""
+    if not isinstance(value, str):
+        return repr(value)
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme and parts.netloc:
+        return repr(f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/...")
+    return repr(value[:40] + ("..." if len(value) > 40 else ""))
+
+
 def parse_mode(value: Any) -> int | None:
     """A umask as 0o077, 63, '077' or '0o077'; None when it is not one."""
     if isinstance(value, str):
@@ -237,6 +268,26 @@ def parse_mode(value: Any) -> int | None:
         return int(match.group(1), 8) if match else None
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0o777:
         return value
+    return None
+
+
+def webhook_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be the alert webhook's URL, or None ("" turns it off)."""
+    if not isinstance(value, str):
+        return f"must be a URL string, not {type(value).__name__}"
+    if value == "":
+        return None
+    parts = urllib.parse.urlsplit(value)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or any(c.isspace() for c in value)
+    ):
+        return "must be an http:// or https:// URL such as 'https://hooks.example.com/T0/B1'"
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return "has a port that is not a number"
     return None
 
 
@@ -253,6 +304,11 @@ def _from_setting(option: Option, value: Any) -> Any:
                 f"{where} must be an octal umask such as 0o077 or '077', not {value!r}."
             )
         return mode
+    if option.kind == "url":
+        problem = webhook_problem(value)
+        if problem:
+            raise ConfigurationError(f"{where} {problem}; it is {_shown_url(value)}.")
+        return value
     if option.kind == "flag":
         if not isinstance(value, bool):
             raise ConfigurationError(f"{where} must be True or False, not {value!r}.")
@@ -296,6 +352,12 @@ def parse(args: Sequence[str], setting: Mapping[str, Any]) -> ServeOptions:
         if cli_value is not None:
             if option.kind == "commands":
                 cli_value = tuple(_split(v, f"serve: {option.name}", UsageError) for v in cli_value)
+            elif option.kind == "url":
+                problem = webhook_problem(cli_value)
+                if problem:
+                    raise UsageError(
+                        f"serve: {option.name} {problem}; it is {_shown_url(cli_value)}."
+                    )
             elif option.kind == "mode":
                 mode = parse_mode(cli_value)
                 if mode is None:

@@ -21,6 +21,8 @@ class PlanDB:
     meta_path: str = ""  # Litestream's local state directory for this database
     max_sync_wal_bytes: int = 64 << 20  # Litestream's max-sync-wal-bytes (0: no limit)
     monitor_interval: float = 1.0  # Litestream's monitor-interval, in seconds
+    sync_interval: float = 1.0  # the replica's sync-interval, in seconds
+    alias: str | None = None  # the Django alias, when the database has one
 
 
 def default_meta_path(db_path: str) -> str:
@@ -50,6 +52,7 @@ class Plan:
     restore_over_local: bool = False  # or move it aside and restore the replica instead
     umask: int = 0o077  # serve's and Litestream's (what they create is private by default)
     server_umask: int | None = None  # the server's and --pre commands': serve's own at start
+    alert_webhook: str = ""  # POST a JSON event when a replica outage starts and ends
 
     @property
     def path(self) -> str:
@@ -59,6 +62,11 @@ class Plan:
     @property
     def result_path(self) -> str:
         return os.path.join(self.runtime_dir, "result.json")
+
+    @property
+    def state_path(self) -> str:
+        """The replica checks' latest findings (serve/state.py), for status and health."""
+        return os.path.join(self.runtime_dir, "state.json")
 
     @property
     def server_pid_path(self) -> str:

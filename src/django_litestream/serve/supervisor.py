@@ -277,7 +277,12 @@ class Supervisor:
 
     # -- phases ---------------------------------------------------------------------------
     def acquire_locks(self) -> int | None:
-        info = {"pid": os.getpid(), "socket": self.plan.socket_path}
+        info = {
+            "pid": os.getpid(),
+            "socket": self.plan.socket_path,
+            "metrics": self.plan.metrics_addr,  # read-only figures (verify, status)
+            "state": self.plan.state_path,  # the replica checks' findings (serve/state.py)
+        }
         for lock in self.locks:
             try:
                 lock.acquire(info)

@@ -21,6 +21,7 @@ HELP = """Run Litestream with a configuration generated from settings.LITESTREAM
 Commands of django-litestream:
   config      print the generated Litestream YAML (secrets as $VARIABLE references)
   serve       run the web server under Litestream (see 'litestream serve --help')
+  verify      prove that each replica restores to what the database holds (verify -h)
   vfs         show where each VFS read replica is (see 'litestream vfs --help')
 
 Litestream's commands:
@@ -80,11 +81,23 @@ class Command(BaseCommand):
             from ...serve import command as serve_command
 
             return serve_command.run(settings, args)
+        if command == "status":
+            from ... import status
+
+            return status.run(settings, args, self.write)
+        if command == "verify":
+            from ... import verify
+
+            return verify.run(settings, args, self.write)
         if command == "vfs":
             from ... import vfs_status
 
             return vfs_status.run(args, lambda text: self.stdout.write(text, ending=""))
         return cli.run_litestream(settings, command, args)
+
+    def write(self, text: str) -> None:
+        self.stdout.write(text, ending="")
+        self.stdout.flush()
 
     def print_config(self, settings: Any, args: list[str]) -> int:
         if args:
