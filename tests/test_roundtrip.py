@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from django_litestream.errors import RestoreRefusedError
 from tests.project import Project, count_rows, write_rows
 
 BACKENDS = ["file_replica", "s3_replica", "gcs_replica", "sftp_replica", "abs_replica"]
@@ -80,7 +81,9 @@ def test_restore_refuses_to_overwrite_then_if_db_not_exists(project: Project, fi
     write_rows(project.db, 10)
     run_ok(project, "replicate", "-once")
     result = project.run("litestream", "restore", "default")
-    assert result.returncode == 1  # the database is still there
+    # The database is still there: refused in one line, before Litestream runs.
+    assert result.returncode == RestoreRefusedError.exit_code, result.stderr
+    assert "-force" in result.stderr and "Traceback" not in result.stderr
     assert count_rows(project.db) == 10
     run_ok(project, "restore", "-if-db-not-exists", "default")
     delete_database(project.db)
