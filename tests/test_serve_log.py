@@ -59,7 +59,7 @@ def test_normal_start_is_a_few_lines_of_serves_own(served: Project, file_replica
         ),
         ("INFO", f"Replicating {label} to {replica}"),
         ("INFO", f"Replica in sync; starting the server: {sys.executable} -c pass"),
-        ("INFO", "Server exited (exit status 0); replica confirmed in sync"),
+        ("INFO", f"Server exited (exit status 0); replica confirmed in sync ({label} at txid 1)"),
     ]
     # Nothing else: Litestream's routine start-up lines are left out by default.
     assert len(result.stderr.splitlines()) == 5, result.stderr

@@ -28,6 +28,10 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM)
 _PR_SET_PDEATHSIG = 1
 
 
+# Secrets reach Litestream as variables of this prefix (its config refers to them); the
+# server and the pre-serve commands never see them.
+SECRET_ENV_PREFIX = "DJANGO_LITESTREAM_SECRET_"
+
 CLI_PREFIX = "django-litestream-"
 SERVE_PREFIX = "django-litestream-serve-"
 

@@ -55,6 +55,12 @@ def server_env(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]
     return {}
 
 
+# Litestream opens a database on its monitor's first tick and serve waits for that, so the
+# interval is a floor under every start (and under the final sync of the plain recipe).
+# 1s is Litestream's default; serve's is shorter unless the user sets one (docs/serve.rst,
+# "Performance", has the measurements behind it).
+MONITOR_INTERVAL = "100ms"
+
 QUIET_LEVEL = "warn"
 DETAILED_LEVELS = ("debug", "trace")
 
@@ -195,6 +201,8 @@ def prepare(
     if not user_socket:
         data["socket"] = {"enabled": True, "path": socket_path}
     data["logging"] = litestream_logging(data.get("logging"), verbose=opts.verbose)
+    for entry in data["dbs"]:
+        entry.setdefault("monitor-interval", MONITOR_INTERVAL)
     config_path = write_private(os.path.join(runtime, "litestream.yml"), generated.render())
     plan = Plan(
         runtime_dir=runtime,
@@ -222,6 +230,7 @@ def prepare(
         restore_timeout=opts.restore_timeout,
         replica_check_interval=opts.replica_check_interval,
         require_replica=opts.require_replica,
+        wait_for_replica=opts.wait_for_replica,
         adopt_local=opts.adopt_local,
         restore_over_local=opts.restore_over_local,
         shutdown_sync_timeout=shutdown_sync_timeout(data.get("shutdown-sync-timeout")),

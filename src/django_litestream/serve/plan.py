@@ -50,6 +50,7 @@ class Plan:
     restore_over_local: bool = False  # or move it aside and restore the replica instead
     umask: int = 0o077  # serve's and Litestream's (what they create is private by default)
     server_umask: int | None = None  # the server's and --pre commands': serve's own at start
+    wait_for_replica: bool = False  # before the server starts, every replica holds its db
 
     @property
     def path(self) -> str:
@@ -66,22 +67,30 @@ class Plan:
 
     @property
     def confirm_timeout(self) -> float:
-        """Seconds to confirm a final sync: Litestream's own retry budget for it
+        """Seconds to confirm that the replica holds what pre-serve commands wrote (with
+        ``--wait-for-replica``): Litestream's own retry budget for a sync
         (``shutdown-sync-timeout``) plus the two monitor ticks before a sync of Litestream's
-        own that began after the server exited has finished."""
+        own that began after they exited has finished."""
         return self.shutdown_sync_timeout + 2 * max(
             (db.monitor_interval for db in self.dbs), default=1.0
         )
 
     @property
+    def trust_path(self) -> str:
+        """The supervisor writes here, before Litestream starts, which databases the replica
+        already holds (proven by the guard, or just restored): the gate then waits only for
+        Litestream's read lock on them."""
+        return os.path.join(self.runtime_dir, "trust.json")
+
+    @property
+    def phases_path(self) -> str:
+        """The gate writes here when it was ready and when it started the server."""
+        return os.path.join(self.runtime_dir, "phases.json")
+
+    @property
     def gate_pid_path(self) -> str:
         """The gate writes its PID here: stop signals go to it, never to Litestream."""
         return os.path.join(self.runtime_dir, "gate.pid")
-
-    @property
-    def fast_path(self) -> str:
-        """Created by the supervisor on a second stop signal: stop waiting for the replica."""
-        return os.path.join(self.runtime_dir, "fast")
 
     def save(self) -> str:
         write_private(self.path, json.dumps(asdict(self)))

@@ -1,0 +1,51 @@
+"""The final sync, confirmed after Litestream has exited: from the files and the replica.
+
+When the server has exited, the gate exits too, and Litestream, seeing its ``-exec`` child
+gone, closes every database the way it always does: one more sync of the WAL to its end,
+then the replica, retried for ``shutdown-sync-timeout`` (``DB.Close`` in ``db.go``). That
+is the plain recipe's own stop, with nothing waited for in between. Once it has exited,
+nothing writes any more, and for each database:
+
+1. Litestream's local state covers every transaction (``position.py``): its newest level-0
+   txid, and no commit in the WAL past the place that file records;
+2. the replica holds that txid (``litestream ltx -json -level 0``, read from the storage:
+   level-0 files are uploaded in txid order and the newest is never pruned).
+
+Both hold only when every transaction the server committed is in the replica. No Django.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+from . import position, probe
+from .plan import Plan, PlanDB, default_meta_path
+
+LIST_TIMEOUT = 30.0  # seconds for one listing of a replica
+
+
+def confirm(plan: Plan, env: Mapping[str, str]) -> tuple[dict[str, int], str]:
+    """({label: txid}, "") when every replica holds all its database's transactions;
+    else ({}, why not)."""
+    where = {
+        db.path: position.local(db.path, db.meta_path or default_meta_path(db.path))
+        for db in plan.dbs
+    }
+    for db in plan.dbs:
+        if not where[db.path]:
+            return {}, f"{db.label}: {where[db.path].why}"
+
+    def held(db: PlanDB) -> int | str:
+        return probe.replica_txid(plan.binary, plan.config_path, db.path, LIST_TIMEOUT, env)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(plan.dbs))) as pool:
+        found = list(pool.map(held, plan.dbs))
+    for db, replica in zip(plan.dbs, found, strict=True):
+        txid = where[db.path].txid
+        if isinstance(replica, str):
+            return {}, f"{db.label}: {replica}"
+        if replica < txid:
+            held_txid = f"the replica {db.replica} holds txid {replica}"
+            return {}, f"{db.label}: {held_txid}, the database is at {txid}"
+    return {db.label: where[db.path].txid for db in plan.dbs}, ""
