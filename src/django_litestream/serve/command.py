@@ -167,6 +167,22 @@ def describe_replica(replica: Mapping[str, Any], environ: Mapping[str, str]) -> 
     return f"{kind}://{where}"
 
 
+def file_replica_dir(replica: Mapping[str, Any]) -> str:
+    """The directory of a ``file`` replica, as Litestream resolves it; "" when it is not one
+    or depends on the environment (``$VAR``: Litestream expands those, the list may not)."""
+    url = str(replica.get("url") or "")
+    if url:
+        parts = urllib.parse.urlsplit(url)
+        where = parts.path if parts.scheme == "file" else ""
+    elif replica.get("type") == "file":
+        where = str(replica.get("path") or "")
+    else:
+        return ""
+    if not where or "$" in where or isinstance(replica.get("path"), EnvRef):
+        return ""
+    return os.path.abspath(os.path.expanduser(where))
+
+
 def probe_addr(addr: str) -> str:
     host, _, port = addr.rpartition(":")
     return f"127.0.0.1:{port}" if host in ("", "0.0.0.0", "[::]", "::") else addr
@@ -220,6 +236,7 @@ def prepare(
                 ),
                 max_sync_wal_bytes=max_sync_wal_bytes(entry.get("max-sync-wal-bytes")),
                 monitor_interval=keys.duration_seconds(entry.get("monitor-interval")) or 1.0,
+                replica_dir=file_replica_dir(entry["replica"]),
             )
             for db, entry in zip(settings.dbs, data["dbs"], strict=True)
         ),

@@ -9,13 +9,18 @@ nothing writes any more, and for each database:
 1. Litestream's local state covers every transaction (``position.py``): its newest level-0
    txid, and no commit in the WAL past the place that file records;
 2. the replica holds that txid (``litestream ltx -json -level 0``, read from the storage:
-   level-0 files are uploaded in txid order and the newest is never pruned).
+   level-0 files are uploaded in txid order and the newest is never pruned). A ``file``
+   replica's level-0 directory is read directly, as Litestream's file client lists it
+   (``<path>/ltx/0/<min>-<max>.ltx``, written to a temporary name and renamed): the same
+   answer without starting a Go process (about 20 ms of every stop).
 
 Both hold only when every transaction the server committed is in the replica. No Django.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
@@ -23,6 +28,18 @@ from . import position, probe
 from .plan import Plan, PlanDB, default_meta_path
 
 LIST_TIMEOUT = 30.0  # seconds for one listing of a replica
+_LTX_NAME = re.compile(r"^[0-9a-f]{16}-([0-9a-f]{16})\.ltx$")
+
+
+def file_replica_txid(directory: str) -> int | str:
+    """The highest level-0 txid in a file replica (0: none), or why it cannot be read."""
+    try:
+        names = os.listdir(os.path.join(directory, "ltx", "0"))
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        return f"cannot list the replica's directory {directory}: {exc.strerror or exc}"
+    return max((int(m[1], 16) for n in names if (m := _LTX_NAME.match(n))), default=0)
 
 
 def confirm(plan: Plan, env: Mapping[str, str]) -> tuple[dict[str, int], str]:
@@ -37,6 +54,8 @@ def confirm(plan: Plan, env: Mapping[str, str]) -> tuple[dict[str, int], str]:
             return {}, f"{db.label}: {where[db.path].why}"
 
     def held(db: PlanDB) -> int | str:
+        if db.replica_dir:
+            return file_replica_txid(db.replica_dir)
         return probe.replica_txid(plan.binary, plan.config_path, db.path, LIST_TIMEOUT, env)
 
     with ThreadPoolExecutor(max_workers=max(1, len(plan.dbs))) as pool:

@@ -198,5 +198,14 @@ def main(argv: Sequence[str]) -> int:
     return 0
 
 
+def leave(code: int) -> None:
+    """Exit without the interpreter's teardown: Litestream starts its final sync when the
+    gate is gone, so every millisecond here is one more of every stop."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    leave(main(sys.argv))

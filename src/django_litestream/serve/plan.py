@@ -21,6 +21,7 @@ class PlanDB:
     meta_path: str = ""  # Litestream's local state directory for this database
     max_sync_wal_bytes: int = 64 << 20  # Litestream's max-sync-wal-bytes (0: no limit)
     monitor_interval: float = 1.0  # Litestream's monitor-interval, in seconds
+    replica_dir: str = ""  # a file replica's directory, when known without the environment
 
 
 def default_meta_path(db_path: str) -> str:
