@@ -139,6 +139,33 @@ def test_a_file_replica_is_read_as_litestream_ltx_reads_it(
         assert file_replica_txid(file_replica["path"]) == held
 
 
+def test_held_connection_keeps_the_wal_past_the_last_close(tmp_path: Path) -> None:
+    """The final sync's proof reads the -wal; SQLite deletes it when the last connection
+    closes (Litestream's, often). The supervisor's idle connection keeps it."""
+    from django_litestream.serve.finalsync import hold
+
+    db, missing = tmp_path / "db.sqlite3", tmp_path / "missing.sqlite3"
+
+    def write_and_close(value: int) -> None:
+        conn = sqlite3.connect(db)
+        conn.execute("PRAGMA journal_mode=WAL")
+        with conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS t (x)")
+            conn.execute("INSERT INTO t VALUES (?)", (value,))
+        conn.close()
+
+    write_and_close(1)
+    assert not Path(f"{db}-wal").exists()  # without a held connection: gone at the close
+    held = hold([str(db), str(missing)])
+    try:
+        assert len(held) == 1 and not missing.exists()  # a missing database is not created
+        write_and_close(2)
+        assert Path(f"{db}-wal").stat().st_size > 0
+    finally:
+        for conn in held:
+            conn.close()
+
+
 @pytest.mark.parametrize(
     ("replica", "expected"),
     [

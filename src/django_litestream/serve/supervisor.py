@@ -71,6 +71,7 @@ class Supervisor:
         self.lost_in_final_sync = False
         self.litestream_killed = False  # its final sync outlasted its deadline
         self.in_replica: set[str] = set()  # databases the replica holds exactly, at start
+        self.held: list[Any] = []  # idle connections keeping each -wal (finalsync.hold)
         self.timeline = startup.Timeline()
         self.dispatch: dict[int, Callable[[int], None]] = {
             signal.SIGTERM: self.on_stop,
@@ -383,6 +384,7 @@ class Supervisor:
         log.info("%s", logs.replicating(self.plan.dbs))
         write_json_atomic(self.plan.trust_path, {"trusted": sorted(self.in_replica)})
         self.timeline.mark("restore")
+        self.held = finalsync.hold(db.path for db in self.plan.dbs)
         self.litestream = spawn(argv, os.environ)
 
     def outcome(self) -> int:
