@@ -261,6 +261,51 @@ def test_second_term_during_the_final_sync_is_fast_and_not_a_success(
         moto.stop()
 
 
+def test_sigterm_during_the_post_restore_upload_loses_no_acknowledged_write(
+    project: Project, tmp_path: Path
+) -> None:
+    """A cold start restores the database and serves before Litestream has uploaded the
+    fresh full copy it makes after a restore (0.5.17). The storage is held up (moto stopped)
+    from the first HTTP 200, so that upload is still running when SIGTERM arrives: the final
+    sync must still bring every acknowledged write into the replica, and serve exits 0 only
+    having confirmed it."""
+    from tests.storage import MotoS3
+    from tests.test_serve_startup import SNAPSHOT_UPLOADED, big_database, fresh_machine, log_times
+
+    moto = MotoS3().start()
+    try:
+        replica = moto.replica("db")
+        app = App(project, replica, tmp_path)
+        project.configure(
+            {
+                "dbs": [{"path": "default", "replica": replica}],
+                "logging": {"level": "debug", "stderr": True},
+            }
+        )
+        big_database(project.db, 40)  # its fresh copy takes a while to upload
+        assert project.run("litestream", "replicate", "-once").returncode == 0
+        fresh_machine(project)
+        run = app.start()
+        with Writers(run.port) as writers:
+            run.wait_http()
+            os.kill(moto.proc.pid, signal.SIGSTOP)
+            try:
+                master = run.gunicorn_master()
+                writers.wait_for(300)
+                run.signal(signal.SIGTERM)
+                wait_for(lambda: not procs.alive(master), 60, "the server to exit")
+            finally:
+                os.kill(moto.proc.pid, signal.SIGCONT)
+            run.wait()
+        err = run.stderr()
+        (passed,) = log_times(err, "SIGTERM received: stopping the server")
+        uploaded = log_times(err, SNAPSHOT_UPLOADED)
+        assert uploaded and passed < uploaded[0], err  # the upload was running at the TERM
+        app.check(run, writers)
+    finally:
+        moto.stop()
+
+
 @pytest.fixture(autouse=True)
 def no_serve_left_behind() -> Iterator[None]:
     yield

@@ -23,6 +23,12 @@ def test_command_line_wins_over_the_setting() -> None:
     assert opts.command == ("gunicorn", "x")
 
 
+def test_wait_for_replica_from_either_place() -> None:
+    assert not options.parse([], {}).wait_for_replica
+    assert options.parse(["--wait-for-replica"], {}).wait_for_replica
+    assert options.parse([], {"wait_for_replica": True}).wait_for_replica
+
+
 def test_settings_apply_without_the_command_line() -> None:
     opts = options.parse(
         [], {"replica_check_interval": 0, "pre": ["python manage.py migrate"], "command": "a b"}
@@ -148,7 +154,7 @@ def test_bad_command_line_values(args: list[str], message: str) -> None:
             "LITESTREAM['serve'] has unknown key(s) 'graceful_timout'. Did you mean "
             "'graceful_timeout'? Known keys: adopt_local, alert_webhook, command, "
             "graceful_timeout, pre, ready_timeout, replica_check_interval, require_replica, "
-            "restore_over_local, restore_timeout, umask, verbose.",
+            "restore_over_local, restore_timeout, umask, verbose, wait_for_replica.",
         ),
     ],
 )

@@ -67,9 +67,9 @@ def test_graceful_timeout_kills_the_server_group_then_bounds_the_final_sync(
     clock.now += 0.2
     supervisor.tick()
     assert server.wait(timeout=10) == -signal.SIGKILL
-    # the gate's final sync (shutdown-sync-timeout 3s + two monitor ticks of 1s), then
-    # Litestream's own (3s), then 10s to spare
-    assert supervisor.litestream_deadline == pytest.approx(clock.now + (3.0 + 2) + 3.0 + 10)
+    # the gate exits at once; Litestream's own final sync (shutdown-sync-timeout 3s), then
+    # 10s to spare
+    assert supervisor.litestream_deadline == pytest.approx(clock.now + 3.0 + 10)
 
 
 def test_second_stop_signal_kills_the_server_at_once(
@@ -85,8 +85,8 @@ def test_second_stop_signal_kills_the_server_at_once(
 def test_stop_signal_goes_to_the_gate_never_to_litestream(
     tmp_path: Path, server: subprocess.Popen[bytes]
 ) -> None:
-    """Litestream must see its -exec child exit by itself: it then runs normally until the
-    gate has confirmed the final sync, and a second INT/TERM would skip its own."""
+    """Litestream must see its -exec child exit by itself: it then runs its own final sync,
+    which a second INT/TERM would skip."""
     litestream = subprocess.Popen(  # a stand-in parent with one child, the "gate"
         ["sh", "-c", "sleep 60 & echo $! ; wait"], stdout=subprocess.PIPE, text=True
     )
@@ -108,15 +108,27 @@ def test_stop_signal_goes_to_the_gate_never_to_litestream(
 def test_second_stop_signal_after_the_server_exited_is_a_fast_stop(
     tmp_path: Path, server: subprocess.Popen[bytes]
 ) -> None:
-    clock = Clock()
-    supervisor = make(tmp_path, server, clock)
-    supervisor.on_stop(signal.SIGTERM)
-    server.kill()
-    server.wait()
-    write_json_atomic(supervisor.plan.server_pid_path, {"exited": 0})
-    supervisor.on_stop(signal.SIGTERM)
-    assert Path(supervisor.plan.fast_path).exists()  # the gate stops waiting for the replica
-    assert supervisor.litestream_deadline == pytest.approx(clock.now + 2.0)
+    """During Litestream's own final sync (it reads no INT or TERM then): killed at once."""
+    litestream = subprocess.Popen(["sleep", "60"])  # stands in for Litestream's final sync
+    try:
+        supervisor = make(tmp_path, server, Clock())
+        supervisor.on_stop(signal.SIGTERM)  # no Litestream yet: nothing gets this one
+        supervisor.litestream = litestream
+        server.kill()
+        server.wait()
+        write_json_atomic(supervisor.plan.server_pid_path, {"exited": 0})
+        supervisor.on_stop(signal.SIGTERM)
+        assert litestream.wait(timeout=10) == -signal.SIGKILL
+        assert supervisor.fast
+        assert supervisor.final_sync() == {
+            "synced": False,
+            "txids": {},
+            "detail": "not waited for: a second stop signal asked serve to stop at once",
+        }
+    finally:
+        if litestream.poll() is None:
+            litestream.kill()
+            litestream.wait()
 
 
 def test_relayed_signal_reaches_the_recorded_server(

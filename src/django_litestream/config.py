@@ -19,13 +19,13 @@ from typing import Any
 import yaml
 
 from . import keys
+from .runner import SECRET_ENV_PREFIX
 
 # Environment variables that hold the auto-generated replica's bucket and credentials,
 # in order of preference (spec: LITESTREAM_* first, then the AWS-compatible names).
 BUCKET_VARS = ("LITESTREAM_REPLICA_BUCKET", "AWS_BUCKET")
 ACCESS_KEY_VARS = ("LITESTREAM_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID")
 SECRET_KEY_VARS = ("LITESTREAM_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY")
-SECRET_ENV_PREFIX = "DJANGO_LITESTREAM_SECRET_"
 # django-litestream's own keys of LITESTREAM (conf.OWN_KEYS), as a typo's candidates.
 OWN_KEYS = frozenset({"path_prefix", "bin_path", "download_url", "vfs", "serve", "health"})
 # A value that is only a reference ("$NAME" or "${NAME}") is left for Litestream to expand.

@@ -11,7 +11,7 @@ import re
 import urllib.parse
 from collections.abc import Mapping
 
-from .config import SECRET_ENV_PREFIX
+from .runner import SECRET_ENV_PREFIX
 
 # Environment variables whose values are credentials, by a word in their name.
 _SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|SAS|JWT|NKEY|SEED|_KEY$|^KEY")

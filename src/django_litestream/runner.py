@@ -9,24 +9,25 @@ skips its final sync when it receives a second INT/TERM.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import queue
 import re
-import shutil
 import signal
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM)
 _PR_SET_PDEATHSIG = 1
 
+
+# Secrets reach Litestream as variables of this prefix (its config refers to them); the
+# server and the pre-serve commands never see them.
+SECRET_ENV_PREFIX = "DJANGO_LITESTREAM_SECRET_"
 
 CLI_PREFIX = "django-litestream-"
 SERVE_PREFIX = "django-litestream-serve-"
@@ -38,6 +39,8 @@ def make_private_dir(prefix: str = CLI_PREFIX, base: str | None = None) -> str:
     The PID in the name (``<prefix><pid>-XXXX``) lets :func:`sweep_dead_dirs` remove the
     directories of processes that were killed before they could remove their own.
     """
+    import tempfile
+
     path = tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=base)
     os.chmod(path, 0o700)
     return path
@@ -58,6 +61,9 @@ def sweep_dead_dirs(prefix: str, base: str | None = None) -> list[str]:
 
     A directory whose PID is alive (even if reused by another program) is left alone.
     """
+    import shutil
+    import tempfile
+
     removed: list[str] = []
     pattern = re.compile(rf"^{re.escape(prefix)}(\d+)-[^/]+$")
     base = base or tempfile.gettempdir()
@@ -82,6 +88,8 @@ def sweep_dead_dirs(prefix: str, base: str | None = None) -> list[str]:
 
 def sweep_dead_private_dirs() -> None:
     """Remove what commands and serves killed by SIGKILL left in the temporary directory."""
+    import tempfile
+
     for base in dict.fromkeys((tempfile.gettempdir(), "/tmp")):
         for prefix in (SERVE_PREFIX, CLI_PREFIX):
             sweep_dead_dirs(prefix, base)
@@ -90,6 +98,8 @@ def sweep_dead_private_dirs() -> None:
 @contextlib.contextmanager
 def private_dir(prefix: str = CLI_PREFIX) -> Iterator[str]:
     """A directory only this user can enter, removed on exit."""
+    import shutil
+
     path = make_private_dir(prefix)
     try:
         yield path
@@ -105,19 +115,28 @@ def write_private(path: str, text: str) -> str:
     return path
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(libc: Any) -> Callable[[], None]:
     """In the child before exec: own process group; TERM when the parent dies (Linux)."""
-    os.setpgid(0, 0)
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+    def setup() -> None:
+        os.setpgid(0, 0)
+        if libc is not None:
+            with contextlib.suppress(OSError):
+                libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+    return setup
 
 
 def spawn(argv: Sequence[str], env: Mapping[str, str], **kwargs: Any) -> subprocess.Popen[bytes]:
     """Start a child in its own process group that will not outlive this process."""
+    libc = None
+    if sys.platform.startswith("linux"):
+        import ctypes  # here, not in the forked child (and not in every importer's memory)
+
+        with contextlib.suppress(OSError):
+            libc = ctypes.CDLL(None, use_errno=True)
     proc: subprocess.Popen[bytes] = subprocess.Popen(
-        list(argv), env=dict(env), preexec_fn=_die_with_parent, **kwargs
+        list(argv), env=dict(env), preexec_fn=_die_with_parent(libc), **kwargs
     )
     return proc
 

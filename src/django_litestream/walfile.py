@@ -80,16 +80,17 @@ def frame_salts(wal_path: str, offset: int) -> tuple[int, int] | None:
     return salt1, salt2
 
 
-def frames(wal_path: str, header: WALHeader) -> Iterator[Frame]:
-    """The frames of the WAL's current generation (salts equal to the header's), in order.
+def frames(wal_path: str, header: WALHeader, start: int = WAL_HEADER_SIZE) -> Iterator[Frame]:
+    """The frames of the WAL's current generation (salts equal to the header's), in order,
+    from the frame at offset ``start`` (the first one by default).
 
     Frame checksums are not recomputed: a torn last frame can only make the comparison
     below fail, never succeed, because success needs every page equal to the replica's.
     """
     size = header.page_size + FRAME_HEADER_SIZE
     with open(wal_path, "rb") as handle:
-        handle.seek(WAL_HEADER_SIZE)
-        offset = WAL_HEADER_SIZE
+        handle.seek(start)
+        offset = start
         while True:
             data = handle.read(size)
             if len(data) < size:
@@ -99,6 +100,15 @@ def frames(wal_path: str, header: WALHeader) -> Iterator[Frame]:
                 return
             yield Frame(offset, pgno, commit, data[FRAME_HEADER_SIZE:])
             offset += size
+
+
+def commit_from(wal_path: str, header: WALHeader, start: int) -> bool:
+    """True when the WAL's current generation holds a commit frame at ``start`` or later.
+
+    Salts only, no checksums: a frame SQLite would discard as torn counts as a commit
+    here, so the answer errs towards "there is a transaction", never away from it.
+    """
+    return any(frame.commit for frame in frames(wal_path, header, start))
 
 
 def lock_pgno(page_size: int) -> int:

@@ -55,6 +55,12 @@ def server_env(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]
     return {}
 
 
+# Litestream opens a database on its monitor's first tick and serve waits for that, so the
+# interval is a floor under every start (and under the final sync of the plain recipe).
+# 1s is Litestream's default; serve's is shorter unless the user sets one (docs/serve.rst,
+# "Performance", has the measurements behind it).
+MONITOR_INTERVAL = "100ms"
+
 QUIET_LEVEL = "warn"
 DETAILED_LEVELS = ("debug", "trace")
 
@@ -168,6 +174,22 @@ def describe_replica(replica: Mapping[str, Any], environ: Mapping[str, str]) -> 
     return f"{kind}://{where}"
 
 
+def file_replica_dir(replica: Mapping[str, Any]) -> str:
+    """The directory of a ``file`` replica, as Litestream resolves it; "" when it is not one
+    or depends on the environment (``$VAR``: Litestream expands those, the list may not)."""
+    url = str(replica.get("url") or "")
+    if url:
+        parts = urllib.parse.urlsplit(url)
+        where = parts.path if parts.scheme == "file" else ""
+    elif replica.get("type") == "file":
+        where = str(replica.get("path") or "")
+    else:
+        return ""
+    if not where or "$" in where or isinstance(replica.get("path"), EnvRef):
+        return ""
+    return os.path.abspath(os.path.expanduser(where))
+
+
 def probe_addr(addr: str) -> str:
     host, _, port = addr.rpartition(":")
     return f"127.0.0.1:{port}" if host in ("", "0.0.0.0", "[::]", "::") else addr
@@ -202,6 +224,8 @@ def prepare(
     if not user_socket:
         data["socket"] = {"enabled": True, "path": socket_path}
     data["logging"] = litestream_logging(data.get("logging"), verbose=opts.verbose)
+    for entry in data["dbs"]:
+        entry.setdefault("monitor-interval", MONITOR_INTERVAL)
     config_path = write_private(os.path.join(runtime, "litestream.yml"), generated.render())
     plan = Plan(
         runtime_dir=runtime,
@@ -221,6 +245,7 @@ def prepare(
                 monitor_interval=keys.duration_seconds(entry.get("monitor-interval")) or 1.0,
                 sync_interval=sync_interval(entry, data),
                 alias=db.alias,
+                replica_dir=file_replica_dir(entry["replica"]),
             )
             for db, entry in zip(settings.dbs, data["dbs"], strict=True)
         ),
@@ -231,6 +256,7 @@ def prepare(
         restore_timeout=opts.restore_timeout,
         replica_check_interval=opts.replica_check_interval,
         require_replica=opts.require_replica,
+        wait_for_replica=opts.wait_for_replica,
         adopt_local=opts.adopt_local,
         restore_over_local=opts.restore_over_local,
         shutdown_sync_timeout=shutdown_sync_timeout(data.get("shutdown-sync-timeout")),

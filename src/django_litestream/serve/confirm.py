@@ -5,9 +5,12 @@ loses its read lock and with it whole ranges of transactions). It waits for Lite
 own monitor instead, which syncs the WAL every ``monitor-interval`` (1s) in a context that
 lives as long as the database is open, then reads how far the replica got from the storage.
 
-* **Ready** (before pre-serve commands and the server): the monitor has opened every
-  database and synced it at least once (``litestream_txid`` > 0: its long read transaction
-  is in place, so from now on no write can slip past it), and each replica holds that txid.
+* **Locked** (before pre-serve commands and the server): the monitor has opened every
+  database (a sync of its own is past its first phase, or has finished): its long read
+  transaction is in place, so from now on no write can slip past it.
+* **Ready**, for a database the replica is not yet known to hold (and for every database
+  with ``--wait-for-replica``): the monitor has synced it at least once
+  (``litestream_txid`` > 0) and the replica holds that txid.
 * **Settled** (after the writers stopped): a sync that *started after they stopped* has
   finished without error (``litestream_sync_count`` moved past it, ``sync_error_count``
   did not). That sync read the WAL to its end, unless more than ``max-sync-wal-bytes`` were
@@ -19,7 +22,7 @@ lives as long as the database is open, then reads how far the replica got from t
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from . import probe
@@ -28,8 +31,10 @@ from .plan import Plan, PlanDB
 # Wait up to the given seconds; True when the caller should stop waiting (a signal, or a
 # second signal asking for a fast stop).
 Wait = Callable[[float], bool]
-POLL = 0.1  # between reads of the metrics address
-REPLICA_POLL = 0.2  # between listings of a replica
+POLL = 0.1  # between reads of the metrics address while waiting for a sync to finish
+LOCK_POLL = 0.01  # between reads of the control socket while waiting for the read lock
+FIRST_POLL = 0.02  # between reads of the metrics address while waiting for a first sync
+REPLICA_POLL = 0.1  # between listings of a replica
 
 
 class Interrupted(Exception):
@@ -100,11 +105,35 @@ class Confirm:
         return f"Litestream has not synced it yet{f' ({error})' if error else ''}"
 
     # -- the local side -----------------------------------------------------------------
-    def opened(self, deadline: float, clock: Callable[[], float]) -> dict[str, int] | str:
+    def locked(
+        self, deadline: float, clock: Callable[[], float], dbs: Sequence[PlanDB] | None = None
+    ) -> str | None:
+        """None once Litestream's monitor holds its read lock on every database of ``dbs``
+        (default: all); else why not by ``deadline``."""
+        dbs = self.plan.dbs if dbs is None else dbs
+        while True:
+            statuses = probe.sync_statuses(self.plan.socket_path, timeout=1.0)
+            waiting = [db for db in dbs if not probe.holds_read_lock(statuses.get(db.path, {}))]
+            found: dict[str, probe.DBMetrics] | str = {}
+            if waiting:  # a finished sync counts too (its phase may read "starting" again)
+                found = self.metrics()
+                if not isinstance(found, str):
+                    none = probe.DBMetrics()
+                    waiting = [db for db in waiting if not found.get(db.path, none).txid]
+            if not waiting:
+                return None
+            if clock() > deadline:
+                return f"{waiting[0].label}: {self.why_not_synced(waiting[0], found)}"
+            self.pause(LOCK_POLL)
+
+    def opened(
+        self, deadline: float, clock: Callable[[], float], dbs: Sequence[PlanDB] | None = None
+    ) -> dict[str, int] | str:
         """Every database's txid once Litestream's monitor has synced each; else why not."""
+        dbs = self.plan.dbs if dbs is None else dbs
         while True:
             found = self.metrics()
-            waiting = list(self.plan.dbs)
+            waiting = list(dbs)
             txids: dict[str, int] = {}
             if not isinstance(found, str):
                 txids = {db.path: found[db.path].txid for db in waiting if db.path in found}
@@ -113,7 +142,7 @@ class Confirm:
                 return txids
             if clock() > deadline:
                 return f"{waiting[0].label}: {self.why_not_synced(waiting[0], found)}"
-            self.pause(POLL)
+            self.pause(FIRST_POLL)
 
     def settled(self, deadline: float, clock: Callable[[], float]) -> dict[str, int] | str:
         """Every database's txid covering all writes made before this call; else why not."""
@@ -191,9 +220,13 @@ class Confirm:
         return text
 
     def replicas_hold(
-        self, txids: dict[str, int], deadline: float, clock: Callable[[], float]
+        self,
+        txids: dict[str, int],
+        deadline: float,
+        clock: Callable[[], float],
+        dbs: Sequence[PlanDB] | None = None,
     ) -> str | None:
-        for db in self.plan.dbs:
+        for db in self.plan.dbs if dbs is None else dbs:
             reason = self.replica_holds(db, txids[db.path], deadline, clock)
             if reason:
                 return reason

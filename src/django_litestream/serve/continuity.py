@@ -16,16 +16,24 @@ from collections.abc import Mapping
 
 from .. import guard, preflight
 from ..replica import ReplicaUnreachable
-from . import exitcodes
+from . import exitcodes, position
 from .plan import Plan, default_meta_path
 
 log = logging.getLogger("django_litestream.serve")
 
 
-def check(plan: Plan, env: Mapping[str, str], cancel: threading.Event | None = None) -> int | None:
+def check(
+    plan: Plan,
+    env: Mapping[str, str],
+    cancel: threading.Event | None = None,
+    in_replica: set[str] | None = None,
+) -> int | None:
     """Log each database's verdict; the exit code when serve must stop, else None.
 
     ``cancel`` (set when serve is told to stop) ends the retries of an unreachable replica.
+    ``in_replica`` receives the path of every database its replica holds exactly: a
+    continuation whose replica's newest txid is Litestream's position, with no transaction
+    past it (:func:`held_by_replica`).
     """
     targets = [
         preflight.Target(db.path, db.label, db.replica, db.meta_path or default_meta_path(db.path))
@@ -67,6 +75,8 @@ def check(plan: Plan, env: Mapping[str, str], cancel: threading.Event | None = N
             code = code or exitcodes.RESTORE_FAILED
         elif result.proceed:
             log.info("%s", result.reason)
+            if in_replica is not None and held_by_replica(result, target.meta_path):
+                in_replica.add(target.path)
         elif plan.adopt_local:
             log.warning("%s", preflight.adoption(result, flag="--adopt-local"))
         elif plan.restore_over_local:
@@ -84,3 +94,11 @@ def check(plan: Plan, env: Mapping[str, str], cancel: threading.Event | None = N
             log.error("%s", preflight.refusal(result, command="serve"))
             code = exitcodes.NOT_CONTINUATION
     return code
+
+
+def held_by_replica(verdict: guard.Verdict, meta_path: str) -> bool:
+    """Does the replica hold exactly what this database holds (nothing is still to upload)?"""
+    if verdict.kind != guard.CONTINUES or verdict.replica_txid is None:
+        return False
+    here = position.local(verdict.path, meta_path)
+    return here.covered and here.txid == verdict.replica_txid

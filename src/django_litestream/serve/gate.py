@@ -1,17 +1,20 @@
 """The -exec child of ``litestream replicate``: the gate between Litestream and the server.
 
 Litestream starts its -exec child before anything is replicated and loses the child's exit
-status. So the child is this gate: it waits until Litestream's own monitor has opened and
-synced every database and each replica holds that (``confirm.py``), runs the pre-serve
-commands, starts the server in its own process group, relays the stop signal, and once the
-server has exited waits until Litestream has synced everything the server wrote and the
-replica holds it, all while Litestream runs normally. It writes the outcome where the
-supervisor reads it and exits 0. Litestream, seeing its child exit by itself, runs its own
-final sync and exits 0.
+status. So the child is this gate: it waits until Litestream's own monitor holds its read
+lock on every database and each replica holds what its database held at start
+(``confirm.py``), runs the pre-serve commands, starts the server in its own process group,
+relays the stop signal, and records how the server ended where the supervisor reads it.
+Then it exits 0 at once: Litestream, seeing its child exit by itself, runs its own final
+sync (WAL to the end, then the replica, retried for ``shutdown-sync-timeout``) and exits,
+and the supervisor checks from the files that the replica holds everything
+(``position.py``).
 
 Stop signals reach the gate from the supervisor (and, when a whole process group or
 cgroup is signalled, from the kernel and from Litestream too): all of them are one stop.
-A fast stop (a second stop signal to ``serve``) arrives as the file ``plan.fast_path``.
+
+The gate stays small in memory: the standard library's ``socket`` and ``subprocess``, and
+the few modules of this package it needs.
 """
 
 from __future__ import annotations
@@ -28,16 +31,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..config import SECRET_ENV_PREFIX
-from ..runner import exit_status
+from ..runner import SECRET_ENV_PREFIX, exit_status
 from . import logs, result
 from .confirm import Confirm, Interrupted
-from .plan import Plan, write_json_atomic
+from .plan import Plan, read_json, write_json_atomic
 from .watch import ReplicaWatch
 
 log = logging.getLogger("django_litestream.serve")
 EXIT = "exit"
-FAST_REASON = "not waited for: a second stop signal asked serve to stop at once"
 
 
 class Gate:
@@ -47,10 +48,9 @@ class Gate:
         self.signal: int | None = None
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(SECRET_ENV_PREFIX)}
         self.env.update(plan.server_env)
-        # Before the server runs, a stop signal ends every wait; after it ran, only a fast
-        # stop ends the wait for the replica.
+        # Before the server runs, a stop signal ends every wait.
         self.confirm = Confirm(plan, self.wait_stoppable, self.stop_pending)
-        self.final = Confirm(plan, self.wait_fast, self.fast)
+        self.phases: dict[str, float] = {}
 
     def child_setup(self) -> None:
         """In a child before exec: its own process group, and serve's original umask."""
@@ -78,30 +78,30 @@ class Gate:
             self.pause(seconds)
         return self.signal is not None
 
-    def fast(self) -> bool:
-        return os.path.exists(self.plan.fast_path)
-
-    def wait_fast(self, seconds: float) -> bool:
-        deadline = time.monotonic() + seconds
-        while not self.fast():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            self.pause(min(left, 0.05))
-        return True
-
     # -- readiness ------------------------------------------------------------------
     def wait_ready(self) -> dict[str, Any] | None:
-        # Litestream's own monitor must open each database: a first sync run through the
-        # control socket would tie Litestream's read transaction to that HTTP request, and
-        # writes would then slip past it (probe.py has the details). So: wait, never prod.
+        """None once the server may start; else the outcome to record.
+
+        Litestream's own monitor must open each database: a first sync run through the
+        control socket would tie Litestream's read transaction to that HTTP request, and
+        writes would then slip past it (probe.py has the details). So: wait, never prod.
+        A database the supervisor found the replica to hold already (the guard's proof,
+        or its own restore) needs nothing more; any other waits until the replica holds
+        Litestream's first txid, as every database does with --wait-for-replica.
+        """
         clock = time.monotonic
         deadline = clock() + self.plan.ready_timeout
+        trusted = set((read_json(self.plan.trust_path) or {}).get("trusted", ()))
+        if self.plan.wait_for_replica:
+            trusted = set()
+        unknown = [db for db in self.plan.dbs if db.path not in trusted]
         try:
-            txids = self.confirm.opened(deadline, clock)
-            if isinstance(txids, str):
-                return self.not_ready(txids)
-            reason = self.confirm.replicas_hold(txids, deadline, clock)
+            reason = self.confirm.locked(deadline, clock)
+            if not reason and unknown:
+                txids = self.confirm.opened(deadline, clock, unknown)
+                if isinstance(txids, str):
+                    return self.not_ready(txids)
+                reason = self.confirm.replicas_hold(txids, deadline, clock, unknown)
         except Interrupted:
             return self.not_ready("")
         return self.not_ready(reason) if reason else None
@@ -111,23 +111,17 @@ class Gate:
             return {"outcome": result.STOPPED, "signal": self.signal}
         return {"outcome": result.NOT_READY, "detail": reason}
 
-    def synced(self, confirm: Confirm) -> tuple[dict[str, int], str]:
-        """After the writers stopped: the txid of each database the replica holds, or why not.
-
-        Runs while Litestream runs normally (its -exec child, this gate, is still alive).
-        """
+    def synced(self) -> str:
+        """After the pre-serve commands: why the replica does not hold their writes, or ""."""
         clock = time.monotonic
         deadline = clock() + self.plan.confirm_timeout
         try:
-            txids = confirm.settled(deadline, clock)
+            txids = self.confirm.settled(deadline, clock)
             if isinstance(txids, str):
-                return {}, txids
-            reason = confirm.replicas_hold(txids, deadline, clock)
+                return txids
+            return self.confirm.replicas_hold(txids, deadline, clock) or ""
         except Interrupted:
-            return {}, FAST_REASON if self.fast() else "interrupted"
-        if reason:
-            return {}, reason
-        return {db.label: txids[db.path] for db in self.plan.dbs}, ""
+            return "interrupted"
 
     # -- children ---------------------------------------------------------------------
     def run_child(self, argv: Sequence[str], *, is_server: bool) -> int:
@@ -155,10 +149,16 @@ class Gate:
             if self.signal is None:
                 self.signal = value
 
+    def mark(self, phase: str) -> None:
+        """Record when a phase ended (wall clock: the supervisor logs the durations)."""
+        self.phases[phase] = time.time()
+        write_json_atomic(self.plan.phases_path, self.phases)
+
     def run(self) -> dict[str, Any]:
         failed = self.wait_ready()
         if failed:
             return failed
+        self.mark("ready")
         for command in self.plan.pre:
             log.info("Running pre-serve command: %s", " ".join(command))
             status = self.run_child(command, is_server=False)
@@ -166,11 +166,12 @@ class Gate:
                 return {"outcome": result.STOPPED, "signal": self.signal}
             if status != 0:
                 return {"outcome": result.PRE_FAILED, "command": list(command), "status": status}
-        if self.plan.pre:
-            _, reason = self.synced(self.confirm)
+        if self.plan.pre and self.plan.wait_for_replica:
+            reason = self.synced()
             if reason:
                 return self.not_ready(reason)
         log.info("%s", logs.starting(self.plan.command, len(self.plan.dbs)))
+        self.mark("server")
         started = time.monotonic()
         watch = ReplicaWatch(self.plan)
         watch.start()
@@ -178,14 +179,10 @@ class Gate:
             status = self.run_child(self.plan.command, is_server=True)
         finally:
             watch.close()
-        txids, reason = self.synced(self.final)
         return {
             "outcome": result.EXITED,
             "status": status,
             "signal": self.signal,
-            "synced": not reason,
-            "txids": txids,
-            "detail": reason,
             "seconds": time.monotonic() - started,
         }
 
@@ -201,5 +198,14 @@ def main(argv: Sequence[str]) -> int:
     return 0
 
 
+def leave(code: int) -> None:
+    """Exit without the interpreter's teardown: Litestream starts its final sync when the
+    gate is gone, so every millisecond here is one more of every stop."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    leave(main(sys.argv))

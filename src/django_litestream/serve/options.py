@@ -41,8 +41,8 @@ OPTIONS = (
         "--ready-timeout",
         "ready_timeout",
         60.0,
-        "Seconds to wait for Litestream to be ready (metrics address answering and "
-        "every replica confirming a sync) before the server starts.",
+        "Seconds to wait for Litestream to be ready (holding every database, and each "
+        "replica holding what its database held at start) before the server starts.",
     ),
     Option(
         "--restore-timeout",
@@ -77,6 +77,16 @@ OPTIONS = (
         False,
         "Exit instead of starting fresh when a missing database's replica is empty "
         "(a typo'd bucket path looks exactly like an empty replica).",
+        kind="flag",
+    ),
+    Option(
+        "--wait-for-replica",
+        "wait_for_replica",
+        False,
+        "Before the server starts, wait until every replica holds its database, including "
+        "the fresh copy Litestream uploads after a restore and what --pre commands wrote. "
+        "By default the server starts once Litestream holds every database and each replica "
+        "holds what the database held at start; later uploads finish while it serves.",
         kind="flag",
     ),
     Option(
@@ -139,6 +149,7 @@ class ServeOptions:
     replica_check_interval: float = 30.0
     alert_webhook: str = ""
     require_replica: bool = False
+    wait_for_replica: bool = False
     verbose: bool = False
     adopt_local: bool = False
     restore_over_local: bool = False

@@ -23,6 +23,7 @@ class PlanDB:
     monitor_interval: float = 1.0  # Litestream's monitor-interval, in seconds
     sync_interval: float = 1.0  # the replica's sync-interval, in seconds
     alias: str | None = None  # the Django alias, when the database has one
+    replica_dir: str = ""  # a file replica's directory, when known without the environment
 
 
 def default_meta_path(db_path: str) -> str:
@@ -53,6 +54,7 @@ class Plan:
     umask: int = 0o077  # serve's and Litestream's (what they create is private by default)
     server_umask: int | None = None  # the server's and --pre commands': serve's own at start
     alert_webhook: str = ""  # POST a JSON event when a replica outage starts and ends
+    wait_for_replica: bool = False  # before the server starts, every replica holds its db
 
     @property
     def path(self) -> str:
@@ -74,22 +76,30 @@ class Plan:
 
     @property
     def confirm_timeout(self) -> float:
-        """Seconds to confirm a final sync: Litestream's own retry budget for it
+        """Seconds to confirm that the replica holds what pre-serve commands wrote (with
+        ``--wait-for-replica``): Litestream's own retry budget for a sync
         (``shutdown-sync-timeout``) plus the two monitor ticks before a sync of Litestream's
-        own that began after the server exited has finished."""
+        own that began after they exited has finished."""
         return self.shutdown_sync_timeout + 2 * max(
             (db.monitor_interval for db in self.dbs), default=1.0
         )
 
     @property
+    def trust_path(self) -> str:
+        """The supervisor writes here, before Litestream starts, which databases the replica
+        already holds (proven by the guard, or just restored): the gate then waits only for
+        Litestream's read lock on them."""
+        return os.path.join(self.runtime_dir, "trust.json")
+
+    @property
+    def phases_path(self) -> str:
+        """The gate writes here when it was ready and when it started the server."""
+        return os.path.join(self.runtime_dir, "phases.json")
+
+    @property
     def gate_pid_path(self) -> str:
         """The gate writes its PID here: stop signals go to it, never to Litestream."""
         return os.path.join(self.runtime_dir, "gate.pid")
-
-    @property
-    def fast_path(self) -> str:
-        """Created by the supervisor on a second stop signal: stop waiting for the replica."""
-        return os.path.join(self.runtime_dir, "fast")
 
     def save(self) -> str:
         write_private(self.path, json.dumps(asdict(self)))

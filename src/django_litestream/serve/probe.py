@@ -33,13 +33,12 @@ from __future__ import annotations
 import json
 import math
 import re
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import httpx
 
 _SAMPLE = re.compile(r'^(litestream_[a-z_]+)\{db="((?:[^"\\]|\\.)*)"\} (\S+)$', re.MULTILINE)
 _FIELDS = {
@@ -48,6 +47,9 @@ _FIELDS = {
     "litestream_sync_error_count": "errors",
     "litestream_wal_size": "wal_size",
 }
+# Phases of a sync that has opened the database (``DB.init`` returned, the read lock held):
+# every phase except the first. ``starting`` is set before ``newSyncExecutor`` -> ``init``.
+_BEFORE_INIT = frozenset({"", "starting"})
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,39 @@ class DBMetrics:
     wal_size: int = 0  # where in the WAL the last successful sync ended
 
 
+class HTTPFailure(Exception):
+    """No HTTP answer (refused, timed out, not HTTP)."""
+
+
+def http_get(target: tuple[str, int] | str, path: str, timeout: float) -> tuple[int, str]:
+    """(status, body) of ``GET path`` over TCP (``(host, port)``) or a Unix socket (a path).
+
+    HTTP/1.0 over a plain socket: the standard library's ``http.client`` would pull ``ssl``
+    and ``email`` into the gate (about 6 MB of memory) for two local, read-only requests.
+    """
+    family = socket.AF_UNIX if isinstance(target, str) else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(target)
+            sock.sendall(f"GET {path} HTTP/1.0\r\nHost: litestream\r\n\r\n".encode())
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+    except OSError as exc:
+        raise HTTPFailure(exc.__class__.__name__) from None
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    status = head.split(b"\r\n", 1)[0].split()
+    if len(status) < 2 or not status[0].startswith(b"HTTP/") or not status[1].isdigit():
+        raise HTTPFailure("not HTTP")
+    return int(status[1]), body.decode("utf-8", "replace")
+
+
+def _host_port(addr: str) -> tuple[str, int]:
+    host, _, port = addr.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
 def _number(text: str) -> int:
     value = float(text)
     return int(value) if math.isfinite(value) else 0
@@ -68,13 +103,13 @@ def _number(text: str) -> int:
 def read_metrics(addr: str, timeout: float = 2.0) -> dict[str, DBMetrics] | str:
     """Every database's figures by path, or why they could not be read."""
     try:
-        response = httpx.get(f"http://{addr}/metrics", timeout=timeout)
-    except httpx.HTTPError as exc:
-        return f"metrics address {addr} did not answer ({exc.__class__.__name__})"
-    if response.status_code != 200 or "litestream_" not in response.text:
-        return f"metrics address {addr} answered HTTP {response.status_code}, not Litestream"
+        status, text = http_get(_host_port(addr), "/metrics", timeout)
+    except (HTTPFailure, ValueError) as exc:
+        return f"metrics address {addr} did not answer ({exc})"
+    if status != 200 or "litestream_" not in text:
+        return f"metrics address {addr} answered HTTP {status}, not Litestream"
     found: dict[str, dict[str, int]] = {}
-    for name, db, value in _SAMPLE.findall(response.text):
+    for name, db, value in _SAMPLE.findall(text):
         if name in _FIELDS:
             path = db.replace('\\"', '"').replace("\\\\", "\\")
             found.setdefault(path, {})[_FIELDS[name]] = _number(value)
@@ -130,15 +165,44 @@ def replica_txid(
         return f"unexpected answer from litestream ltx: {stdout.strip()[:200]}"
 
 
-def sync_status(socket_path: str, db: str, timeout: float = 2.0) -> dict[str, Any]:
-    """Litestream's report on its current or last sync of ``db`` ({} when unavailable).
+def sync_statuses(socket_path: str, timeout: float = 2.0) -> dict[str, dict[str, Any]]:
+    """Litestream's report on the current or last sync of every database, by path.
 
-    ``active`` is true while a sync (or checkpoint) runs; ``error`` is the last one's error.
+    ``active`` is true while a sync (or checkpoint) runs; ``phase`` is where it is;
+    ``error`` is the last one's error. Empty when the socket does not answer.
     """
+    return _diagnostics(socket_path, "/debug/sync-status", timeout)
+
+
+def sync_status(socket_path: str, db: str, timeout: float = 2.0) -> dict[str, Any]:
+    """Litestream's report on its current or last sync of ``db`` ({} when unavailable)."""
+    from urllib.parse import quote
+
+    found = _diagnostics(socket_path, f"/debug/sync-status?path={quote(db)}", timeout)
+    return next(iter(found.values()), {})
+
+
+def _diagnostics(socket_path: str, path: str, timeout: float) -> dict[str, dict[str, Any]]:
     try:
-        with httpx.Client(transport=httpx.HTTPTransport(uds=socket_path), timeout=timeout) as c:
-            data = c.get("http://litestream/debug/sync-status", params={"path": db}).json()
-        status = data["databases"][0]
-    except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError):
+        status, body = http_get(socket_path, path, timeout)
+        if status != 200:
+            return {}
+        found = json.loads(body)["databases"]
+        return {d["path"]: d for d in found if isinstance(d, dict) and "path" in d}
+    except (HTTPFailure, ValueError, KeyError, TypeError):
         return {}
-    return status if isinstance(status, dict) else {}
+
+
+def holds_read_lock(status: Mapping[str, Any], metrics: DBMetrics | None = None) -> bool:
+    """Has Litestream's monitor opened the database, its long read transaction in place?
+
+    Either a sync has finished (``litestream_txid`` > 0) or one is past its first phase:
+    ``DB.init`` (which begins the read transaction, ``acquireReadLock``) runs in
+    ``newSyncExecutor`` before a sync leaves ``starting``, and a failed ``init`` releases
+    the lock and ends the sync there. Nothing but Litestream's own monitor syncs here
+    (serve never calls ``litestream sync``), so the transaction lives in the monitor's
+    context, as long as the database is open.
+    """
+    if metrics is not None and metrics.txid > 0:
+        return True
+    return bool(status.get("active")) and status.get("phase", "") not in _BEFORE_INIT

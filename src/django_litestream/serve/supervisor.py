@@ -24,9 +24,9 @@ from typing import Any
 import psutil
 
 from ..runner import describe_status, exit_status, signame, spawn
-from . import continuity, exitcodes, logs, restore, result
+from . import continuity, exitcodes, finalsync, logs, restore, result, startup
 from .lock import DatabaseLock, LockHeld, lock_path
-from .plan import Plan, read_json
+from .plan import Plan, read_json, write_json_atomic
 
 log = logging.getLogger("django_litestream.serve")
 
@@ -43,7 +43,7 @@ HANDLED = (*STOP_SIGNALS, signal.SIGQUIT, *RELAYED, signal.SIGCHLD)
 _PR_SET_CHILD_SUBREAPER = 36
 TICK = 0.25
 WAKE = 0  # not a signal: a thread's "I am done" on the events queue
-FAST_GRACE = 2.0  # seconds Litestream gets to exit after a fast stop before SIGKILL
+FAST_REASON = "not waited for: a second stop signal asked serve to stop at once"
 
 
 def become_subreaper() -> None:
@@ -69,6 +69,10 @@ class Supervisor:
         self.litestream_lost = False
         self.fast = False  # a second stop signal came after the server had exited
         self.lost_in_final_sync = False
+        self.litestream_killed = False  # its final sync outlasted its deadline
+        self.in_replica: set[str] = set()  # databases the replica holds exactly, at start
+        self.held: list[Any] = []  # idle connections keeping each -wal (finalsync.hold)
+        self.timeline = startup.Timeline()
         self.dispatch: dict[int, Callable[[int], None]] = {
             signal.SIGTERM: self.on_stop,
             signal.SIGINT: self.on_stop,
@@ -167,10 +171,11 @@ class Supervisor:
             "replicates them)",
             signame(signum),
         )
-        with contextlib.suppress(OSError):
-            os.close(os.open(self.plan.fast_path, os.O_CREAT | os.O_WRONLY, 0o600))
-        # Litestream's own final sync is skipped too: it gets a moment after the gate is done.
-        self.litestream_deadline = self.clock() + FAST_GRACE
+        # Litestream's own final sync is what is being waited for: it ends now. (On this
+        # path it reads no INT or TERM, and a kill loses nothing local.)
+        if self.litestream is not None and self.litestream_status is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.litestream.pid, signal.SIGKILL)
 
     def gate_pid(self) -> int | None:
         """The gate's PID once it runs as Litestream's child (never a recycled PID)."""
@@ -223,10 +228,11 @@ class Supervisor:
             self.litestream_lost = True
             if self.server_exited():
                 self.lost_in_final_sync = True
-                log.error(
-                    "Litestream exited (%s) before the final sync was confirmed",
-                    describe_status(self.litestream_status),
-                )
+                if not self.fast:
+                    log.error(
+                        "Litestream exited (%s) before the final sync was confirmed",
+                        describe_status(self.litestream_status),
+                    )
             elif self.signal_server(signal.SIGTERM):
                 log.error(
                     "Litestream exited (%s) while the server was running; stopping the "
@@ -253,19 +259,15 @@ class Supervisor:
                 f"The server did not exit within --graceful-timeout "
                 f"({self.plan.graceful_timeout:g}s)"
             )
-            if self.litestream_deadline is None:  # the gate's final sync, then Litestream's
-                self.litestream_deadline = (
-                    now + self.plan.confirm_timeout + self.plan.shutdown_sync_timeout + 10
-                )
+            if self.litestream_deadline is None:  # the gate exits, then Litestream's own
+                self.litestream_deadline = now + self.plan.shutdown_sync_timeout + 10
         if (
             self.litestream_deadline is not None
             and now > self.litestream_deadline
             and self.litestream_status is None
         ):
-            if self.fast:
-                log.warning("Fast stop: Litestream stopped without its own final sync")
-            else:
-                log.error("Litestream did not finish its final sync in time; killing it")
+            log.error("Litestream did not finish its final sync in time; killing it")
+            self.litestream_killed = True
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.litestream.pid, signal.SIGKILL)
             self.litestream_deadline = None
@@ -308,7 +310,7 @@ class Supervisor:
 
         def work() -> None:
             try:
-                codes.append(continuity.check(self.plan, os.environ, self.cancel))
+                codes.append(continuity.check(self.plan, os.environ, self.cancel, self.in_replica))
             except Exception as exc:  # a bug: never let it turn into an unchecked start
                 log.error("The check against the replica failed unexpectedly (%r); a bug", exc)
             finally:
@@ -353,6 +355,8 @@ class Supervisor:
             return exit_status(-self.stopping)
         if len(outcomes) != len(self.plan.dbs):
             return exitcodes.RESTORE_FAILED
+        # What serve itself restored is, by construction, exactly what the replica holds.
+        self.in_replica.update(o.db.path for o in outcomes if o.state == restore.RESTORED)
         return restore.report(outcomes, require_replica=self.plan.require_replica)
 
     def wait_event(self, timeout: float, *, during_restore: bool = False) -> None:
@@ -383,6 +387,9 @@ class Supervisor:
         )
         argv = [self.plan.binary, "replicate", "-config", self.plan.config_path, "-exec", gate]
         log.info("%s", logs.replicating(self.plan.dbs))
+        write_json_atomic(self.plan.trust_path, {"trusted": sorted(self.in_replica)})
+        self.timeline.mark("restore")
+        self.held = finalsync.hold(db.path for db in self.plan.dbs)
         self.litestream = spawn(argv, os.environ)
 
     def outcome(self) -> int:
@@ -393,18 +400,38 @@ class Supervisor:
         found = read_json(self.plan.result_path)
         if found is None and self.stopping is not None:
             return exit_status(-self.stopping)  # stopped before the server ever started
+        if found is not None and found.get("outcome") == result.EXITED:
+            found.update(self.final_sync())
         return result.exit_code(
             found, self.plan, self.litestream_status, server_killed=self.server_killed
         )
+
+    def final_sync(self) -> dict[str, Any]:
+        """Litestream has exited after the server: does the replica hold everything?"""
+        if self.fast:
+            reason = FAST_REASON
+        elif self.litestream_killed:
+            reason = (
+                "Litestream did not finish its final sync within shutdown-sync-timeout "
+                f"({self.plan.shutdown_sync_timeout:g}s) and was stopped"
+            )
+        else:
+            txids, reason = finalsync.confirm(self.plan, os.environ)
+            if not reason:
+                return {"synced": True, "txids": txids, "detail": ""}
+        return {"synced": False, "txids": {}, "detail": reason}
 
     def run(self) -> int:
         become_subreaper()
         self.install_handlers()
         try:
-            code = self.acquire_locks() or self.guard() or self.restore()
+            code = self.acquire_locks() or self.guard()
+            self.timeline.mark("guard")
+            code = code or self.restore()
             if code is not None:
                 return code
             self.start_litestream()
+            startup.Listening(self.plan, self.timeline).start()
             while not self.finished():
                 self.wait_event(TICK)
                 self.tick()
@@ -434,4 +461,9 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    code = main(sys.argv)
+    # Everything is stopped, reaped and removed: skip the interpreter's teardown.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,0 +1,132 @@
+"""Where a start-up's time goes: one line once the server listens.
+
+``serve``'s PID is the one the user started (``manage.py`` ``exec``\\ s the supervisor), so
+the process's start time is when ``python manage.py litestream serve`` began. The
+supervisor marks the end of its own phases, the gate writes when it was ready and when it
+started the server (``plan.phases_path``), and a thread here watches the server's process
+tree until one of its processes has a listening socket, then logs::
+
+    Serving 0.61s after start (Django 0.21s, guard 0.04s, restore 0.00s, Litestream 0.14s,
+    pre-serve 0.00s, server 0.22s); listening on 127.0.0.1:8000
+
+A server that never listens (a one-off job) gets no such line. No Django here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+import psutil
+
+from .plan import Plan, read_json
+
+log = logging.getLogger("django_litestream.serve")
+
+FAST_POLL = 0.01  # seconds between looks during the first FAST_FOR seconds
+FAST_FOR = 5.0
+SLOW_POLL = 0.2
+LIMIT = 3600.0  # a server that has not listened within an hour is not watched any more
+
+# (label, phase that begins it, phase that ends it)
+PHASES = (
+    ("Django", "start", "supervisor"),
+    ("guard", "supervisor", "guard"),
+    ("restore", "guard", "restore"),
+    ("Litestream", "restore", "ready"),
+    ("pre-serve", "ready", "server"),
+    ("server", "server", "listening"),
+)
+
+
+def process_start() -> float | None:
+    """When this process (the PID ``manage.py`` ran in) started, on the wall clock.
+
+    On Linux from its start in clock ticks since boot against ``CLOCK_BOOTTIME`` (psutil's
+    ``create_time`` adds the boot time in whole seconds, up to a second off the wall clock).
+    """
+    try:
+        with open("/proc/self/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        since_boot = int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        return time.time() - (time.clock_gettime(time.CLOCK_BOOTTIME) - since_boot)
+    except (OSError, ValueError, IndexError, AttributeError):
+        try:
+            return float(psutil.Process().create_time())
+        except psutil.Error:
+            return None
+
+
+class Timeline:
+    """Wall-clock ends of the supervisor's phases (the gate's come from a file)."""
+
+    def __init__(self) -> None:
+        self.marks: dict[str, float] = {"supervisor": time.time()}
+        start = process_start()
+        if start is not None:
+            self.marks["start"] = start
+
+    def mark(self, phase: str) -> None:
+        self.marks[phase] = time.time()
+
+
+def summary(marks: dict[str, float], address: str) -> str:
+    parts = [
+        f"{label} {max(0.0, marks[end] - marks[begin]):.2f}s"
+        for label, begin, end in PHASES
+        if begin in marks and end in marks
+    ]
+    total = marks["listening"] - marks.get("start", marks["supervisor"])
+    return f"Serving {total:.2f}s after start ({', '.join(parts)}); listening on {address}"
+
+
+def listening_address(pid: int, *, descendants: bool = True) -> str | None:
+    """``host:port`` of a socket that the process ``pid`` (or a descendant) listens on."""
+    try:
+        top = psutil.Process(pid)
+        tree = [top, *top.children(recursive=True)] if descendants else [top]
+    except psutil.Error:
+        return None
+    for proc in tree:
+        try:
+            connections = getattr(proc, "net_connections", None) or proc.connections
+            found = connections(kind="inet")
+        except psutil.Error:
+            continue
+        for conn in found:
+            if conn.status == psutil.CONN_LISTEN and conn.laddr:
+                host, port = conn.laddr[0], conn.laddr[1]
+                return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return None
+
+
+class Listening(threading.Thread):
+    """Log :func:`summary` once the server listens; give up when it exits first."""
+
+    def __init__(self, plan: Plan, timeline: Timeline) -> None:
+        super().__init__(name="listening", daemon=True)
+        self.plan = plan
+        self.timeline = timeline
+
+    def run(self) -> None:
+        began = time.monotonic()
+        looks = 0
+        while time.monotonic() - began < LIMIT:
+            time.sleep(FAST_POLL if time.monotonic() - began < FAST_FOR else SLOW_POLL)
+            state = read_json(self.plan.server_pid_path)
+            if state is None:
+                continue
+            pid = state.get("pid")
+            if not isinstance(pid, int):
+                return  # the server has exited (or never started)
+            # The server itself at each look (about 0.3 ms), its descendants (a scan of every
+            # process) at every fifth: a runserver's child, say, listens for it.
+            looks += 1
+            address = listening_address(pid, descendants=looks % 5 == 0)
+            if address is not None:
+                marks = {**self.timeline.marks, **(read_json(self.plan.phases_path) or {})}
+                marks["listening"] = time.time()
+                log.info("%s", summary(marks, address))
+                return

@@ -1,0 +1,410 @@
+"""How fast serve starts and stops, and what it proves while doing so (issue 10).
+
+* Readiness: the server starts once Litestream's monitor holds its read lock on every
+  database and each replica already holds what its database held: proven by the guard
+  (``serve/position.py``: Litestream's position is the replica's newest txid, with nothing
+  past it in the WAL) or by serve's own restore. What Litestream uploads after that (the
+  fresh copy after a restore) finishes while the server runs; ``--wait-for-replica`` waits
+  for it first.
+* The final sync is confirmed after Litestream's own (``serve/finalsync.py``).
+* One line says where the start-up's time went.
+
+Real processes, the real binary, real storage (a file replica, moto for S3).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from django_litestream.serve import exitcodes, position
+from django_litestream.serve.command import MONITOR_INTERVAL, file_replica_dir
+from django_litestream.serve.finalsync import file_replica_txid
+from django_litestream.serve.probe import replica_txid
+from tests import procs
+from tests.project import Project, count_rows, wait_for, write_rows
+from tests.test_serve import Served, restored_rows
+from tests.test_serve import no_serve_left_behind as no_serve_left_behind  # autouse fixture
+
+LITESTREAM = str(Path(sys.executable).parent / "litestream")
+SERVING = re.compile(
+    r"INFO Serving ([\d.]+)s after start \(Django ([\d.]+)s, guard ([\d.]+)s, restore "
+    r"([\d.]+)s, Litestream ([\d.]+)s, pre-serve ([\d.]+)s, server ([\d.]+)s\); "
+    r"listening on 127\.0\.0\.1:(\d+)$",
+    re.MULTILINE,
+)
+
+
+@pytest.fixture
+def served(project: Project, file_replica: dict[str, str]) -> Project:
+    project.configure({"dbs": [{"path": "default", "replica": file_replica}]})
+    return project
+
+
+def meta(project: Project) -> str:
+    return str(project.root / f".{project.db.name}-litestream")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def fresh_machine(project: Project) -> None:
+    """The database and Litestream's state gone, as on a new machine; the replica stays."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{project.db}{suffix}").unlink(missing_ok=True)
+    shutil.rmtree(meta(project))
+
+
+def big_database(path: Path, mib: int) -> None:
+    """``mib`` MiB of incompressible rows, in WAL mode."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE blobs (b BLOB)")
+        with conn:
+            conn.executemany("INSERT INTO blobs VALUES (randomblob(4000))", [()] * (mib * 256))
+    finally:
+        conn.close()
+
+
+# -- Litestream's position against the WAL (serve/position.py) ---------------------------------
+
+
+def test_position_covers_a_replicated_database(
+    served: Project, file_replica: dict[str, str]
+) -> None:
+    write_rows(served.db, 3)
+    assert served.run("litestream", "replicate", "-once").returncode == 0
+    here = position.local(str(served.db), meta(served))
+    assert here.covered, here
+    assert here.txid == file_replica_txid(file_replica["path"]) > 0
+
+
+def test_position_sees_a_transaction_litestream_has_not_read(served: Project) -> None:
+    write_rows(served.db, 3)
+    assert served.run("litestream", "replicate", "-once").returncode == 0
+    before = position.local(str(served.db), meta(served))
+    conn = sqlite3.connect(served.db)  # kept open: its WAL stays as it is
+    try:
+        with conn:
+            conn.execute("INSERT INTO rows (v) VALUES ('late')")
+        late = position.local(str(served.db), meta(served))
+        assert not late.covered
+        assert late.txid == before.txid
+        assert late.why == f"its WAL holds a transaction after txid {before.txid}"
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the frames Litestream read go too
+        gone = position.local(str(served.db), meta(served))
+        assert not gone.covered
+        assert gone.why == "its WAL is gone since Litestream read it"
+    finally:
+        conn.close()
+
+
+def test_position_without_state(served: Project) -> None:
+    write_rows(served.db, 1)
+    here = position.local(str(served.db), meta(served))
+    assert (here.txid, here.covered) == (0, False)
+    assert here.why == "Litestream has no state for it"
+
+
+# -- the final sync's reading of a file replica ------------------------------------------------
+
+
+def test_a_file_replica_is_read_as_litestream_ltx_reads_it(
+    served: Project, file_replica: dict[str, str]
+) -> None:
+    assert file_replica_txid(file_replica["path"]) == 0  # nothing there yet
+    for rows in (3, 2):
+        write_rows(served.db, rows)
+        result = served.run("litestream", "serve", "--adopt-local", "--", sys.executable, "-c", "")
+        assert result.returncode == 0, result.stderr
+        config = served.root / "ltx.yml"
+        config.write_text(json.dumps({"dbs": [{"path": str(served.db), "replica": file_replica}]}))
+        held = replica_txid(LITESTREAM, str(config), str(served.db), 30)
+        assert isinstance(held, int) and held > 0
+        assert file_replica_txid(file_replica["path"]) == held
+
+
+def test_held_connection_keeps_the_wal_past_the_last_close(tmp_path: Path) -> None:
+    """The final sync's proof reads the -wal; SQLite deletes it when the last connection
+    closes (Litestream's, often). The supervisor's idle connection keeps it."""
+    from django_litestream.serve.finalsync import hold
+
+    db, missing = tmp_path / "db.sqlite3", tmp_path / "missing.sqlite3"
+
+    def write_and_close(value: int) -> None:
+        conn = sqlite3.connect(db)
+        conn.execute("PRAGMA journal_mode=WAL")
+        with conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS t (x)")
+            conn.execute("INSERT INTO t VALUES (?)", (value,))
+        conn.close()
+
+    write_and_close(1)
+    assert not Path(f"{db}-wal").exists()  # without a held connection: gone at the close
+    held = hold([str(db), str(missing)])
+    try:
+        assert len(held) == 1 and not missing.exists()  # a missing database is not created
+        write_and_close(2)
+        assert Path(f"{db}-wal").stat().st_size > 0
+    finally:
+        for conn in held:
+            conn.close()
+
+
+@pytest.mark.parametrize(
+    ("replica", "expected"),
+    [
+        ({"type": "file", "path": "/srv/replica"}, "/srv/replica"),
+        ({"url": "file:///srv/replica"}, "/srv/replica"),
+        ({"type": "file", "path": "relative/r"}, os.path.abspath("relative/r")),
+        ({"type": "file", "path": "~/r"}, os.path.expanduser("~/r")),
+        ({"type": "file", "path": "$REPLICA_DIR/r"}, ""),  # Litestream expands it, not us
+        ({"type": "s3", "bucket": "b", "path": "db"}, ""),
+        ({"url": "s3://b/db"}, ""),
+    ],
+)
+def test_file_replica_dir(replica: dict[str, str], expected: str) -> None:
+    assert file_replica_dir(replica) == expected
+
+
+# -- what serve gives Litestream ----------------------------------------------------------------
+
+SHOW_CONFIG = (
+    "import json, os, sys; lock = json.load(open(sys.argv[1]));"
+    "print(open(os.path.join(os.path.dirname(lock['socket']), 'litestream.yml')).read())"
+)
+
+
+@pytest.mark.parametrize("configured", [None, "2s"])
+def test_monitor_interval_is_short_unless_set(
+    project: Project, file_replica: dict[str, str], configured: str | None
+) -> None:
+    entry = {"path": "default", "replica": file_replica}
+    if configured:
+        entry["monitor-interval"] = configured
+    project.configure({"dbs": [entry]})
+    lock = f"{project.db}.serve-lock"
+    result = project.run("litestream", "serve", "--", sys.executable, "-c", SHOW_CONFIG, lock)
+    assert result.returncode == 0, result.stderr
+    assert f"monitor-interval: {configured or MONITOR_INTERVAL}\n" in result.stdout, result.stdout
+
+
+# -- readiness ------------------------------------------------------------------------------------
+
+
+def log_times(text: str, pattern: str) -> list[dt.datetime]:
+    """Local times of the log lines (serve's and Litestream's formats) that match."""
+    found = []
+    for line in text.splitlines():
+        if not re.search(pattern, line):
+            continue
+        if m := re.match(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) ", line):
+            found.append(dt.datetime.strptime(f"{m[1]}.{m[2]}", "%Y-%m-%d %H:%M:%S.%f"))
+        elif m := re.search(r"time=(\S+)", line):
+            found.append(dt.datetime.fromisoformat(m[1]).astimezone().replace(tzinfo=None))
+    return found
+
+
+# Litestream 0.5.17 logs each upload at DEBUG: a level-0 file of megabytes is a full copy.
+SNAPSHOT_UPLOADED = r'msg="ltx file uploaded".* level=0 .*size=(\d{7,})'
+DEBUG = {"level": "debug", "stderr": True}
+
+
+def test_restored_database_serves_before_its_fresh_copy_is_uploaded_and_loses_nothing(
+    project: Project, tmp_path: Path
+) -> None:
+    """After a restore Litestream uploads a fresh full copy (0.5.17); the server need not
+    wait for it: the replica holds what serve restored. A SIGTERM while that upload is held
+    up (the storage stopped) still ends with every row in the replica."""
+    from tests.storage import MotoS3
+
+    moto = MotoS3().start()
+    try:
+        project.configure(
+            {"dbs": [{"path": "default", "replica": moto.replica("db")}], "logging": DEBUG}
+        )
+        big_database(project.db, 30)
+        assert project.run("litestream", "replicate", "-once").returncode == 0
+        fresh_machine(project)
+        run = Served(project, tmp_path, "--db", str(project.db)).wait_ready(60)
+        os.kill(moto.proc.pid, signal.SIGSTOP)
+        try:
+            server = run.server()
+            wait_for(lambda: count_rows(project.db) > 20, 30, "rows to be written")
+            run.proc.send_signal(signal.SIGTERM)
+            wait_for(lambda: not procs.alive(server), 30, "the server to exit")
+        finally:
+            os.kill(moto.proc.pid, signal.SIGCONT)
+        assert run.wait(120) == 0, run.stderr()
+        err = run.stderr()
+        assert "replica confirmed in sync" in err
+        (started,) = log_times(err, "starting the server")
+        uploaded = log_times(err, SNAPSHOT_UPLOADED)
+        assert uploaded and started < uploaded[0], err  # the server did not wait for it
+        acknowledged = int(Path(f"{run.log}.count").read_text())
+        assert restored_rows(project, tmp_path) >= acknowledged > 20
+    finally:
+        moto.stop()
+
+
+def test_wait_for_replica_waits_for_the_fresh_copy(
+    served: Project, file_replica: dict[str, str], tmp_path: Path
+) -> None:
+    served.configure({"dbs": [{"path": "default", "replica": file_replica}], "logging": DEBUG})
+    big_database(served.db, 4)
+    assert served.run("litestream", "replicate", "-once").returncode == 0
+    fresh_machine(served)
+    run = Served(served, tmp_path, opts=("--wait-for-replica",)).wait_ready()
+    assert run.stop() == 0, run.stderr()
+    err = run.stderr()
+    (started,) = log_times(err, "starting the server")
+    uploaded = log_times(err, SNAPSHOT_UPLOADED)
+    assert uploaded and uploaded[0] <= started, err
+
+
+def test_wait_for_replica_covers_pre_serve_commands(served: Project, tmp_path: Path) -> None:
+    """With the option, what --pre wrote is in the replica before the server starts."""
+    write_rows(served.db, 1)
+    assert served.run("litestream", "replicate", "-once").returncode == 0
+    check = (
+        "import json, subprocess, sys; "
+        f"out = subprocess.run([{LITESTREAM!r}, 'restore', '-o', sys.argv[1], sys.argv[2]], "
+        "capture_output=True); assert out.returncode == 0, out.stderr; "
+        "import sqlite3; n = sqlite3.connect(sys.argv[1]).execute('select count(*) from rows')"
+        ".fetchone()[0]; assert n == 6, n"
+    )
+    replica = f"file://{served.root.parent / 'replica'}"
+    result = served.run(
+        "litestream",
+        "serve",
+        "--wait-for-replica",
+        "--pre",
+        f"{sys.executable} manage.py write_rows 5",
+        "--",
+        sys.executable,
+        "-c",
+        check,
+        str(tmp_path / "copy.db"),
+        replica,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_first_backup_still_waits_for_the_replica(
+    served: Project, file_replica: dict[str, str], tmp_path: Path
+) -> None:
+    """Nothing proves the replica holds a database it has never seen: its first upload is
+    waited for, as --wait-for-replica would."""
+    served.configure({"dbs": [{"path": "default", "replica": file_replica}], "logging": DEBUG})
+    big_database(served.db, 4)
+    run = Served(served, tmp_path).wait_ready()
+    assert run.stop() == 0, run.stderr()
+    err = run.stderr()
+    assert "holds nothing yet; the database becomes its first backup" in err
+    (started,) = log_times(err, "starting the server")
+    uploaded = log_times(err, SNAPSHOT_UPLOADED)
+    assert uploaded and uploaded[0] <= started, err
+
+
+# -- the start-up line ---------------------------------------------------------------------------
+
+
+def test_one_line_says_where_the_start_up_went(served: Project, tmp_path: Path) -> None:
+    write_rows(served.db, 1)
+    assert served.run("litestream", "replicate", "-once").returncode == 0
+    port = free_port()
+    server = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)]
+    run = Served(served, tmp_path, command=server)
+    match = wait_for(lambda: SERVING.search(run.stderr()), 60, "the start-up line")
+    assert run.stop() in (0, 143), run.stderr()
+    total, *phases, listening = match.groups()
+    assert int(listening) == port
+    assert 0 < float(total) < 60
+    # The phases follow one another: together they are the whole start, to rounding.
+    assert abs(sum(map(float, phases)) - float(total)) <= 0.05, match.group(0)
+    assert run.stderr().count("after start (") == 1
+
+
+def test_no_start_up_line_for_a_job_that_never_listens(served: Project) -> None:
+    result = served.run("litestream", "serve", "--", sys.executable, "-c", "pass")
+    assert result.returncode == 0, result.stderr
+    assert "after start (" not in result.stderr
+
+
+# -- the final sync, after Litestream's own -------------------------------------------------------
+
+
+def test_final_sync_that_cannot_reach_the_replica_is_not_confirmed(
+    project: Project, tmp_path: Path
+) -> None:
+    """The storage is gone at the stop: Litestream's final sync retries for
+    shutdown-sync-timeout, then serve says what is missing and exits 74, never 0."""
+    from tests.storage import MotoS3
+
+    moto = MotoS3().start()
+    try:
+        project.configure(
+            {
+                "shutdown-sync-timeout": "1s",
+                "dbs": [{"path": "default", "replica": moto.replica("db")}],
+            }
+        )
+        run = Served(project, tmp_path, "--db", str(project.db)).wait_ready()
+        wait_for(lambda: count_rows(project.db) > 20, 30, "rows to be written")
+    finally:
+        moto.stop()
+    assert run.stop(signal.SIGTERM) == exitcodes.SYNC_UNCONFIRMED, run.stderr()
+    assert "but the final sync was not confirmed: 'default' (" in run.stderr()
+    assert "replica confirmed in sync" not in run.stderr()
+
+
+def test_two_databases_are_confirmed_together(project: Project, tmp_path: Path) -> None:
+    cache = project.root / "cache.sqlite3"
+    project.configure(
+        {
+            "dbs": [
+                {"path": "default", "replica": {"type": "file", "path": str(tmp_path / "r1")}},
+                {"path": "cache", "replica": {"type": "file", "path": str(tmp_path / "r2")}},
+            ]
+        },
+        {
+            "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(project.db)},
+            "cache": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(cache)},
+        },
+    )
+    job = (
+        "import sqlite3, sys\n"
+        "for path in sys.argv[1:]:\n"
+        "    c = sqlite3.connect(path); c.execute('CREATE TABLE IF NOT EXISTS t (x)')\n"
+        "    c.executemany('INSERT INTO t VALUES (1)', [()] * 7); c.commit(); c.close()\n"
+    )
+    result = project.run(
+        "litestream", "serve", "--", sys.executable, "-c", job, str(project.db), str(cache)
+    )
+    assert result.returncode == 0, result.stderr
+    line = [x for x in result.stderr.splitlines() if "replica confirmed in sync" in x]
+    assert len(line) == 1 and "'default' (" in line[0] and "'cache' (" in line[0], line
+    for where in ("r1", "r2"):
+        out = tmp_path / f"copy-{where}.db"
+        done = subprocess.run(
+            [LITESTREAM, "restore", "-o", str(out), f"file://{tmp_path / where}"],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        assert count_rows(out, "t") == 7
