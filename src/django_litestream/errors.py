@@ -6,6 +6,9 @@ into one line on stderr and a non-zero exit code; they are never shown as traceb
 
 from __future__ import annotations
 
+import argparse
+from typing import NoReturn
+
 
 class LitestreamError(Exception):
     """Base class: a user-fixable problem. ``exit_code`` is what the command exits with."""
@@ -33,6 +36,19 @@ class UsageError(LitestreamError):
     """The command line is wrong."""
 
     exit_code = 2
+
+
+class UsageParser(argparse.ArgumentParser):
+    """An argument parser whose mistakes are one :class:`UsageError` line naming ``-h``."""
+
+    def __init__(self, command: str) -> None:
+        super().__init__(prog=f"manage.py litestream {command}", add_help=False)
+        self.command = command
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(
+            f"{self.command}: {message}. Run 'python manage.py litestream {self.command} -h'."
+        )
 
 
 class NotContinuationError(LitestreamError):

@@ -22,7 +22,7 @@ from typing import Any
 
 from . import cli, ltxfile, position, redact, replica
 from .config import Database, Settings
-from .errors import UsageError
+from .errors import UsageError, UsageParser
 from .runner import run_bounded
 from .serve import state
 from .serve.command import describe_replica
@@ -70,11 +70,7 @@ Exit status: 0; 69 when a replica could not be reached; 2 for a bad argument.
 
 
 def _parser() -> argparse.ArgumentParser:
-    class Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> Any:
-            raise UsageError(f"status: {message}. Run 'python manage.py litestream status -h'.")
-
-    p = Parser(prog="manage.py litestream status", add_help=False)
+    p = UsageParser("status")
     p.add_argument("names", nargs="*")
     p.add_argument("-json", "--json", dest="json", action="store_true")
     p.add_argument("-timeout", "--timeout", dest="timeout", type=float, default=DEFAULT_TIMEOUT)

@@ -44,7 +44,7 @@ import psutil
 
 from . import cli, digest, guard, position, preflight, redact, walfile
 from .config import Database, Settings
-from .errors import UsageError
+from .errors import UsageError, UsageParser
 from .replica import ReplicaUnreachable, txid_hex
 from .runner import run_bounded
 from .serve import probe, state
@@ -521,11 +521,7 @@ def verify_one(target: Target) -> Result:
 
 
 def _parser() -> argparse.ArgumentParser:
-    class Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> Any:
-            raise UsageError(f"verify: {message}. Run 'python manage.py litestream verify -h'.")
-
-    p = Parser(prog="manage.py litestream verify", add_help=False)
+    p = UsageParser("verify")
     p.add_argument("names", nargs="*")
     p.add_argument("--quick", "-quick", dest="quick", action="store_true")
     p.add_argument("--json", "-json", dest="json", action="store_true")
