@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -123,6 +123,14 @@ def wait_status(port: int, code: int, timeout: float, bodies: list[str]) -> floa
     return time.monotonic() - started
 
 
+def explained(run: Any, wait: Callable[[], float]) -> float:
+    """``wait()``, and when it times out, serve's log with the failure: it says why."""
+    try:
+        return wait()
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; serve's log ends:\n{run.stderr()[-4000:]}") from None
+
+
 @pytest.mark.parametrize("storage", ["file", "s3"])
 def test_health_follows_an_outage_and_the_webhook_gets_one_start_and_one_end(
     project: Project, tmp_path: Path, serving, hooks: Hooks, storage: str
@@ -158,7 +166,7 @@ def test_health_follows_an_outage_and_the_webhook_gets_one_start_and_one_end(
             opts=("--replica-check-interval", f"{CHECK_INTERVAL:g}"),
         )
         bodies: list[str] = []
-        wait_status(port, 200, 60, bodies)
+        explained(run, lambda: wait_status(port, 200, 60, bodies))
         detail = health(port, TOKEN)
         assert detail is not None and detail.status_code == 200
         assert detail.json()["databases"][0]["path"] == str(project.db)
@@ -188,7 +196,7 @@ def test_health_follows_an_outage_and_the_webhook_gets_one_start_and_one_end(
                     os.unlink(where)
                     os.rename(f"{where}.moved", where)
                 lasted = time.monotonic() - began
-            recovered = wait_status(port, 200, 60, bodies)
+            recovered = explained(run, lambda: wait_status(port, 200, 60, bodies))
         wait_for(lambda: len(hooks.events) >= 2, 30, "the end event")
         assert run.stop() == 0, run.stderr()
     finally:
