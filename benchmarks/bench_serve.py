@@ -55,13 +55,14 @@ STOP_TIMEOUT = 90.0  # SIGTERM -> exit, per run
 RESTORE_TIMEOUT = 180.0
 MIB = 1024 * 1024
 BIN_DIR = Path(sys.executable).parent
-SERVE_KINDS = ("serve", "before")
+SERVE_KINDS = ("serve", "serve-m", "before")
 LABELS = {
     "bare": "bare gunicorn",
     "recipe": "plain recipe",
     "floor": "floor",
     "before": "serve before",
     "serve": "serve",
+    "serve-m": "python -m",
 }
 # "Serving 0.61s after start (Django 0.21s, guard 0.04s, ...); listening on ..."
 SERVING = re.compile(r"Serving ([\d.]+)s after start \((.*)\); listening on ")
@@ -230,7 +231,8 @@ class Bench:
             [sys.executable, "-m", "gunicorn", "--help"], capture_output=True, text=True, timeout=60
         ).stdout
         self.gunicorn_extra = ["--no-control-socket"] if "--no-control-socket" in helptext else []
-        self.kinds = ["bare", "recipe", "serve"] + (["before"] if args.before else [])
+        # serve-m: the same serve through ``python -m django_litestream`` (no django.setup()).
+        self.kinds = ["bare", "recipe", "serve", "serve-m"] + (["before"] if args.before else [])
 
     # -- output ---------------------------------------------------------------------------
     def out(self, text: str = "") -> None:
@@ -364,6 +366,9 @@ class Bench:
             if kind == "before":
                 env["PYTHONPATH"] = os.pathsep.join([self.args.before, env["PYTHONPATH"]])
             argv = project.command("litestream", "serve", "--", *server)
+            if kind == "serve-m":
+                env["DJANGO_SETTINGS_MODULE"] = "settings"
+                argv = [project.python, "-m", "django_litestream", "serve", "--", *server]
         else:
             raise ValueError(kind)
         wall, mono = time.time(), time.perf_counter()
@@ -987,7 +992,9 @@ def report(
         )
     if table:
         cols = [
-            k for k in ("bare", "recipe", "floor", "before", "serve") if k in b.kinds + ["floor"]
+            k
+            for k in ("bare", "recipe", "floor", "before", "serve", "serve-m")
+            if k in b.kinds + ["floor"]
         ]
         out()
         out("1. The issue's table: spawn -> first HTTP 200, and SIGTERM -> exit (median seconds)")
@@ -1002,6 +1009,7 @@ def report(
                     f"{'PASS' if medians['serve'] <= goal else 'MISS'}  {label}: serve "
                     f"{medians['serve']:.3f}s, target {target_text} = {goal:.3f}s"
                     + (f" (before {medians['before']:.3f}s)" if "before" in medians else "")
+                    + (f"; python -m {medians['serve-m']:.3f}s" if "serve-m" in medians else "")
                 )
         out("   each cell: median of N runs; floor = bare `litestream restore` (all at once)")
 
@@ -1015,7 +1023,7 @@ def report(
         out()
         out("2. Bytes uploaded to the replica per start (a start, 5 /hit, idle, SIGTERM; MB,")
         out("   median): level 0 (what the start itself sent) / all levels (with compactions)")
-        kinds = [k for k in ("recipe", "before", "serve") if k in b.kinds]
+        kinds = [k for k in ("recipe", "before", "serve", "serve-m") if k in b.kinds]
         out(f"   {'':<38}" + "".join(f"{LABELS[k]:>18}" for k in kinds))
         for label, runs in uploads:
             cells = ""
@@ -1044,6 +1052,7 @@ def report(
             )
         _phases(out, "   warm, serve's phases", warm.get("serve", []))
         _phases(out, "   warm, serve before's phases", warm.get("before", []))
+        _phases(out, "   warm, python -m's phases", warm.get("serve-m", []))
     for (storage, count), cold in sorted(results.get("cold", {}).items(), key=lambda x: x[0][1]):
         size = f"{cold['mib']:g} MiB" if count == 1 else f"{count} x {cold['mib']:g} MiB"
         out(f"   cold, {size}, {storage}:")
