@@ -107,8 +107,9 @@ def answer(op, alias, n, arg):
         return {"count": qs.count()}
     if op == "count":
         return {"count": qs.count()}
-    if op == "routed":  # no alias: the routers choose
-        return {"count": qs.count(), "db": qs.db, "write_db": router.db_for_write(Note)}
+    if op == "routed":  # no alias: the routers choose, once (each qs.db asks them again)
+        db = qs.db
+        return {"count": qs.using(db).count(), "db": db, "write_db": router.db_for_write(Note)}
     if op == "latest":
         note = qs.latest("id")
         return {"text": note.text, "created": note.created.isoformat()}
