@@ -8,6 +8,7 @@ used through its metrics (no second Litestream on the database).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from django_litestream import digest, verify
+from django_litestream.serve import exitcodes
 from tests.ops import (
     SIGSERVER,
     litestream_on,
@@ -151,25 +153,38 @@ def test_fails_on_a_corrupted_newest_ltx_file(
 def test_fails_when_the_newest_ltx_file_is_removed_under_serve(
     replicated: Project, file_replica: dict[str, str], serving
 ) -> None:
-    # Litestream's level-1 compaction (every 30 s by default) reads the local level-0 files,
-    # so it would put the removed file's pages back into the replica: the backup would heal
-    # and verify rightly pass. No compaction during this test, then.
+    # The removed file must be one nothing after it makes up for. Litestream's level-1
+    # compaction reads the local level-0 files (it runs once as Litestream starts, whatever
+    # the interval, then every interval: 1h here), and every later transaction's file holds
+    # the pages it rewrites again; with writes going on, a restore without the removed file
+    # was often complete, and verify rightly passed. So: the start's compaction first, then
+    # one transaction, uploaded and removed, and no write after it.
     replica = {"type": "file", "path": file_replica["path"]}
     replicated.configure(
         {"dbs": [{"path": "default", "replica": replica}], "levels": [{"interval": "1h"}]}
     )
     log = replicated.root / "sig.log"
-    run = serving(sys.executable, SIGSERVER, str(log), "--db", str(replicated.db))
+    run = serving(sys.executable, SIGSERVER, str(log))
     wait_for(lambda: log.exists() and "ready" in log.read_text(), 60, "the server")
     replica = Path(file_replica["path"])
-    first = newest_l0(replica)
-    wait_for(lambda: newest_l0(replica) != first, 30, "a new upload")
-    newest_l0(replica).unlink()  # behind Litestream's back: it believes it uploaded it
-    code, (found,) = verify_json(replicated)
-    assert code == 65, found
+    wait_for(lambda: list((replica / "ltx" / "1").glob("*.ltx")), 30, "the start's compaction")
+    before = newest_l0(replica)
+    with contextlib.closing(sqlite3.connect(replicated.db)) as conn:
+        conn.execute("CREATE TABLE last_one (id INTEGER PRIMARY KEY, v TEXT)")
+        conn.executemany("INSERT INTO last_one (v) VALUES (?)", [("z" * 200,)] * 50)
+        conn.commit()
+    wait_for(lambda: newest_l0(replica) != before, 30, "its upload")
+    removed = newest_l0(replica)
+    removed.unlink()  # behind Litestream's back: it believes it uploaded it
+    code, (found,) = verify_json(replicated, "--timeout", "8")
+    assert code == 65, found["reason"]
     assert found["outcome"] == "failed"
-    assert found["reason"].startswith("restore error: "), found["reason"]
-    assert run.stop() == 0
+    last = int(removed.name.split("-")[1].split(".")[0], 16)
+    assert found["reason"].startswith(
+        f"the replica holds txid {last - 1:016x} and did not receive txid {last:016x} within "
+    ), found["reason"]
+    # serve's own final proof sees the hole too: the replica lacks Litestream's newest txid.
+    assert run.stop() == exitcodes.SYNC_UNCONFIRMED
 
 
 @pytest.mark.parametrize("replacement", ["older", "empty"])
