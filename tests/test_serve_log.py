@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -372,6 +373,13 @@ def test_full_disk_while_serving_names_the_disk_not_the_credentials(
         assert "database or disk is full" in writer.stdout, writer
         committed = int(writer.stdout.split()[-1])
         wait_for(lambda: "did not confirm a sync" in err_path.read_text(), 60, "the warning")
+        # The disk stays full for a while: Litestream retries a failing sync with a doubling
+        # pause, so after a few seconds a check sees no attempt at all, which is no recovery
+        # (a false "confirms syncs again", then a second warning, flapped before).
+        full_until = time.monotonic() + 8
+        while time.monotonic() < full_until:
+            assert "confirms syncs again" not in err_path.read_text()
+            time.sleep(0.2)
         filler.unlink()
         wait_for(lambda: "confirms syncs again" in err_path.read_text(), 60, "the recovery")
     finally:

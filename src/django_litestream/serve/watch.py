@@ -251,16 +251,19 @@ class ReplicaWatch:
         """Why Litestream cannot copy the WAL at all, when every sync since the last check
         failed (none succeeded, some failed): a full local disk, say. Its txid then stands
         still while the application's writes pile up in the WAL, so the replica holding that
-        txid would prove nothing."""
+        txid would prove nothing. Once so, it stays so until a sync succeeds: Litestream
+        retries a failing sync with a growing pause (up to 5 minutes), so a check may see
+        no attempt at all, which is no recovery."""
         found = probe.read_metrics(self.plan.metrics_addr)
         now = found.get(db.path) if isinstance(found, dict) else None
         before, tracked.metrics = tracked.metrics, now
-        if (
-            now is None
-            or before is None
-            or now.errors <= before.errors
-            or now.syncs - now.errors > before.syncs - before.errors
-        ):
+        if now is None or before is None:
+            return None
+        succeeded = now.syncs - now.errors > before.syncs - before.errors
+        failed = now.errors > before.errors
+        last = tracked.last
+        in_outage = last is not None and (last.reason or "").startswith(SYNCS_FAIL)
+        if succeeded or not (failed or in_outage):
             return None
         error = probe.sync_status(self.plan.socket_path, db.path).get("error")
         return f"{SYNCS_FAIL} ({error or 'no error reported'})"
