@@ -13,6 +13,7 @@ import os
 import socket
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from . import (
     binary,
@@ -211,6 +212,11 @@ def prepared(
         generated = generate(settings, environ, strict=True, warn=warn, exe=exe)
         path = runner.write_private(os.path.join(private, "litestream.yml"), generated.render())
         yield Prepared(exe, path, {**environ, **generated.secret_env}, generated, private)
+
+
+def entries(settings: Settings, generated: config.Generated) -> dict[str, dict[str, Any]]:
+    """Each database's entry of the generated configuration, by the database's path."""
+    return {db.path: e for db, e in zip(settings.dbs, generated.data["dbs"], strict=True)}
 
 
 def selected_dbs(settings: Settings, names: Sequence[str], command: str) -> list[Database]:

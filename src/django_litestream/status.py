@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
-from . import cli, ltxfile, position, redact, replica
+from . import cli, columns, ltxfile, position, redact, replica
 from .config import Database, Settings
 from .errors import UsageError, UsageParser
 from .runner import run_bounded
@@ -227,10 +227,7 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
                 _human_bytes(r["db_bytes"]),
             )
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    text = [
-        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
-    ]
+    text = columns.align(lines)
     for r in rows:
         name = r["alias"] or r["path"]
         if r["error"]:
@@ -262,10 +259,7 @@ def run(settings: Settings, args: Sequence[str], write: Callable[[str], Any]) ->
         )
     dbs = cli.selected_dbs(settings, options.names, "status")
     with cli.prepared(settings) as prepared:
-        entries = {
-            db.path: entry
-            for db, entry in zip(settings.dbs, prepared.generated.data["dbs"], strict=True)
-        }
+        entries = cli.entries(settings, prepared.generated)
         own = litestream_status(prepared)
         with ThreadPoolExecutor(max_workers=len(dbs)) as pool:
             rows = list(

@@ -570,10 +570,7 @@ def run(settings: Settings, args: Sequence[str], write: Callable[[str], Any]) ->
     dbs = cli.selected_dbs(settings, options.names, "verify")
     results: list[Result] = []
     with interruptible() as (cancel, received), cli.prepared(settings) as prepared:
-        entries = {
-            db.path: entry
-            for db, entry in zip(settings.dbs, prepared.generated.data["dbs"], strict=True)
-        }
+        entries = cli.entries(settings, prepared.generated)
         for db in dbs:
             target = Target(
                 db,

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django.db import DatabaseError, connections
 
-from . import binary, replica, vfs
+from . import binary, columns, replica, vfs
 from .errors import UsageError
 from .routers import primary_changes, primary_for, vfs_aliases
 
@@ -155,11 +155,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
                 _missing(row),
             )
         )
-    widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
-    text = [
-        "  ".join(str(cell).ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
-        for line in lines
-    ]
+    text = columns.align(lines)
     for row in rows:
         if row["error"]:
             text.append(f"{row['alias']}: {row['error']}")
