@@ -186,54 +186,33 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     for option in OPTIONS:
-        if option.kind == "flag":
-            p.add_argument(
-                option.name,
-                dest=option.setting,
-                action="store_true",
-                default=None,
-                help=f"{option.help} [{option.setting}]",
-            )
-        elif option.kind == "commands":
-            p.add_argument(
-                option.name,
-                dest=option.setting,
-                action="append",
-                metavar="COMMAND",
-                default=None,
-                help=f"{option.help} [{option.setting}]",
-            )
-        elif option.kind == "url":
-            p.add_argument(
-                option.name,
-                dest=option.setting,
-                metavar="URL",
-                default=None,
-                help=f"{option.help} [{option.setting}]",
-            )
-        elif option.kind == "mode":
-            p.add_argument(
-                option.name,
-                dest=option.setting,
-                metavar="MODE",
-                default=None,
-                help=f"{option.help} Default: {option.default:03o}. [{option.setting}]",
-            )
-        else:
-            p.add_argument(
-                option.name,
-                dest=option.setting,
-                type=float,
-                metavar="SECONDS",
-                default=None,
-                help=f"{option.help} Default: {option.default:g}. [{option.setting}]",
-            )
+        shown = _SHOWN_DEFAULT.get(option.kind)
+        default = f"Default: {format(option.default, shown)}. " if shown else ""
+        p.add_argument(
+            option.name,
+            dest=option.setting,
+            default=None,
+            help=f"{option.help} {default}[{option.setting}]",
+            **_ARGUMENT[option.kind],
+        )
     p.add_argument(
         "command",
         nargs=argparse.REMAINDER,
         help="the server command, after '--' (e.g. -- gunicorn app.wsgi)",
     )
     return p
+
+
+# How each kind of option reads on the command line, and how its default is shown.
+_ARGUMENT: dict[str, dict[str, Any]] = {
+    "flag": {"action": "store_true"},
+    "commands": {"action": "append", "metavar": "COMMAND"},
+    "url": {"metavar": "URL"},
+    "mode": {"metavar": "MODE"},
+    "seconds": {"type": float, "metavar": "SECONDS"},
+    "interval": {"type": float, "metavar": "SECONDS"},
+}
+_SHOWN_DEFAULT = {"mode": "03o", "seconds": "g", "interval": "g"}
 
 
 class _Parser(argparse.ArgumentParser):
