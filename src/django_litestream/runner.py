@@ -43,7 +43,32 @@ def make_private_dir(prefix: str = CLI_PREFIX, base: str | None = None) -> str:
 
     path = tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=base)
     os.chmod(path, 0o700)
+    namespace = _pid_namespace()
+    if namespace:
+        write_private(os.path.join(path, PID_NAMESPACE_FILE), namespace)
     return path
+
+
+# A private directory records the PID namespace its PID belongs to: a process in another
+# one (a container sharing /tmp, `unshare --pid`) cannot tell whether that PID is alive.
+PID_NAMESPACE_FILE = ".pid-namespace"
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
+def _same_pid_namespace(path: str) -> bool:
+    """Is the directory's PID one of this PID namespace (or of no recorded one)?"""
+    try:
+        with open(os.path.join(path, PID_NAMESPACE_FILE)) as handle:
+            recorded = handle.read()
+    except OSError:
+        return True  # none recorded: an older directory, judged by its PID alone
+    return recorded == _pid_namespace()
 
 
 def _alive(pid: int) -> bool:
@@ -59,7 +84,9 @@ def _alive(pid: int) -> bool:
 def sweep_dead_dirs(prefix: str, base: str | None = None) -> list[str]:
     """Remove this user's ``<prefix><pid>-*`` directories whose process no longer exists.
 
-    A directory whose PID is alive (even if reused by another program) is left alone.
+    A directory whose PID is alive (even if reused by another program) is left alone, and
+    so is one whose PID belongs to another PID namespace (its process may well be alive:
+    a serve in a container sharing /tmp, say).
     """
     import shutil
     import tempfile
@@ -80,7 +107,7 @@ def sweep_dead_dirs(prefix: str, base: str | None = None) -> list[str]:
             info = os.lstat(path)
         except OSError:
             continue
-        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and _same_pid_namespace(path):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
