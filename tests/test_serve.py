@@ -574,7 +574,11 @@ def test_orphaned_grandchildren_are_reaped(served: Project, tmp_path: Path) -> N
     run = Served(served, tmp_path, "--orphan").wait_ready()
 
     def orphans() -> list[procs.Proc]:
-        return [p for p in procs.children(run.proc.pid, recursive=False) if p.name != "litestream"]
+        return [
+            p
+            for p in procs.children(run.proc.pid, recursive=False)
+            if p.name != "litestream" and SIGSERVER not in p.cmdline
+        ]
 
     wait_for(lambda: orphans(), 10, "the orphan to be re-parented to serve")
     wait_for(lambda: not orphans(), 10, "the orphan to be reaped (no zombie left)")
@@ -613,7 +617,11 @@ def test_as_pid_1_in_a_container(served: Project, tmp_path: Path) -> None:
         )
         wait_for(
             lambda: (
-                not [p for p in procs.children(pid1.pid, recursive=False) if p.name != "litestream"]
+                not [
+                    p
+                    for p in procs.children(pid1.pid, recursive=False)
+                    if p.name != "litestream" and SIGSERVER not in p.cmdline
+                ]
             ),
             10,
             "orphans to be reaped by PID 1",

@@ -106,15 +106,12 @@ class Run:
                 process.send_signal(sig)
 
     def gunicorn_master(self) -> psutil.Process:
-        """The server: the gunicorn process whose parent is the gate."""
+        """The server: the gunicorn process whose parent is serve itself."""
 
         def find() -> psutil.Process | None:
-            for p in procs.children(self.proc.pid):
-                with contextlib.suppress(psutil.Error):
-                    parent = p.process.parent()
-                    gate = parent is not None and "serve.gate" in " ".join(parent.cmdline())
-                    if "gunicorn" in p.cmdline and gate:
-                        return p.process
+            for p in procs.children(self.proc.pid, recursive=False):
+                if "gunicorn" in p.cmdline:
+                    return p.process
             return None
 
         found: psutil.Process = wait_for(find, 30, "gunicorn's master")
@@ -202,9 +199,9 @@ def test_ctrl_c_to_the_process_group_loses_no_acknowledged_write(file_app: App) 
 
 
 def test_term_to_every_process_loses_no_acknowledged_write(s3_app: App) -> None:
-    """systemd's default KillMode=control-group: TERM to serve, Litestream, the gate and
-    every gunicorn process at once. Litestream then forwards its TERM to the gate as well;
-    the gate treats all of them as one stop."""
+    """systemd's default KillMode=control-group: TERM to serve, Litestream, its -exec child
+    and every gunicorn process at once. Litestream then forwards its TERM to its child as
+    well, which ignores it; serve treats all of them as one stop."""
     for _ in range(3):
         run, writers = s3_app.cycle(1500, lambda run: run.signal_tree(signal.SIGTERM))
         s3_app.check(run, writers)

@@ -148,11 +148,9 @@ def test_gunicorn_hup_reloads_workers_and_litestream_stays(served: Project, tmp_
         wait_for(lambda: get(port) is not None, 60, "gunicorn")
 
         def master() -> psutil.Process | None:
-            gates = [p for p in procs.children(proc.pid) if "serve.gate" in p.cmdline]
-            for gate in gates:
-                for p in procs.children(gate.pid, recursive=False):
-                    if "gunicorn" in p.cmdline:
-                        return p.process
+            for p in procs.children(proc.pid, recursive=False):
+                if "gunicorn" in p.cmdline:
+                    return p.process
             return None
 
         def workers() -> set[int]:

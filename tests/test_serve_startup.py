@@ -162,7 +162,7 @@ def test_held_connection_keeps_the_wal_past_the_last_close(tmp_path: Path) -> No
         write_and_close(2)
         assert Path(f"{db}-wal").stat().st_size > 0
     finally:
-        for conn in held:
+        for conn in held.values():
             conn.close()
 
 

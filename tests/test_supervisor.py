@@ -6,16 +6,18 @@ time is scripted, through the clock the supervisor takes as an argument.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from django_litestream.serve.plan import Plan, write_json_atomic
-from django_litestream.serve.supervisor import Supervisor
+from django_litestream.serve.sleeper import Sleeper
+from django_litestream.serve.supervisor import SERVING, Supervisor
+from tests.project import wait_for
 
 
 class Clock:
@@ -28,11 +30,24 @@ class Clock:
 
 @pytest.fixture
 def server() -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(["sleep", "60"], preexec_fn=os.setpgrp)
+    # It ignores TERM, as a server busy finishing its requests would for a while.
+    proc = subprocess.Popen(["sh", "-c", 'trap "" TERM; exec sleep 60'], process_group=0)
+    wait_for(lambda: psutil.Process(proc.pid).name() == "sleep", 10, "the trap to be set")
     yield proc
     if proc.poll() is None:
         proc.kill()
         proc.wait()
+
+
+def reaped(supervisor: Supervisor, server: subprocess.Popen[bytes]) -> None:
+    """Wait until the server has exited, then let the supervisor reap it (as its loop would)."""
+    wait_for(
+        lambda: psutil.Process(server.pid).status() == psutil.STATUS_ZOMBIE,
+        10,
+        "the server to exit",
+    )
+    supervisor.reap()
+    assert server.returncode is not None
 
 
 def make(tmp_path: Path, server: subprocess.Popen[bytes], clock: Clock) -> Supervisor:
@@ -51,8 +66,11 @@ def make(tmp_path: Path, server: subprocess.Popen[bytes], clock: Clock) -> Super
         require_replica=False,
         shutdown_sync_timeout=3.0,
     )
+    supervisor = Supervisor(plan, clock=clock)
+    supervisor.server = supervisor.child = server  # as start_server leaves them
+    supervisor.stage = SERVING
     write_json_atomic(plan.server_pid_path, {"pid": server.pid})
-    return Supervisor(plan, clock=clock)
+    return supervisor
 
 
 def test_graceful_timeout_kills_the_server_group_then_bounds_the_final_sync(
@@ -60,15 +78,18 @@ def test_graceful_timeout_kills_the_server_group_then_bounds_the_final_sync(
 ) -> None:
     clock = Clock()
     supervisor = make(tmp_path, server, clock)
+    supervisor.sleeper = Sleeper(str(tmp_path))
     supervisor.begin_stop(signal.SIGTERM)
     clock.now += 4.9
     supervisor.tick()
     assert server.poll() is None  # still within --graceful-timeout
     clock.now += 0.2
     supervisor.tick()
-    assert server.wait(timeout=10) == -signal.SIGKILL
-    # the gate exits at once; Litestream's own final sync (shutdown-sync-timeout 3s), then
-    # 10s to spare
+    reaped(supervisor, server)
+    assert server.returncode == -signal.SIGKILL
+    # the server has exited: the sleeper may go, and Litestream's own final sync
+    # (shutdown-sync-timeout 3s) gets 10s to spare
+    assert supervisor.sleeper.fd is None
     assert supervisor.litestream_deadline == pytest.approx(clock.now + 3.0 + 10)
 
 
@@ -82,27 +103,28 @@ def test_second_stop_signal_kills_the_server_at_once(
     assert server.wait(timeout=10) == -signal.SIGKILL
 
 
-def test_stop_signal_goes_to_the_gate_never_to_litestream(
+def test_litestream_is_released_only_after_the_server_has_exited(
     tmp_path: Path, server: subprocess.Popen[bytes]
 ) -> None:
-    """Litestream must see its -exec child exit by itself: it then runs its own final sync,
-    which a second INT/TERM would skip."""
-    litestream = subprocess.Popen(  # a stand-in parent with one child, the "gate"
-        ["sh", "-c", "sleep 60 & echo $! ; wait"], stdout=subprocess.PIPE, text=True
-    )
+    """Litestream's -exec child (the sleeper) exits only when serve closes its FIFO: a TERM
+    to it (as Litestream forwards one from a group signal) changes nothing, and serve
+    closes the FIFO once the server is gone, never before."""
+    supervisor = make(tmp_path, server, Clock())
+    supervisor.sleeper = Sleeper(str(tmp_path))
+    sleeper = subprocess.Popen(supervisor.sleeper.argv())
     try:
-        assert litestream.stdout is not None
-        gate = int(litestream.stdout.readline())
-        supervisor = make(tmp_path, server, Clock())
-        supervisor.litestream = litestream
-        write_json_atomic(supervisor.plan.gate_pid_path, {"pid": gate})
-        supervisor.on_stop(signal.SIGTERM)
-        assert litestream.wait(timeout=10) == 0  # its child died of the TERM; it got none
+        sleeper.send_signal(signal.SIGTERM)
+        supervisor.on_stop(signal.SIGTERM)  # forwarded to the server, which goes on for now
+        supervisor.reap()
+        assert sleeper.poll() is None and supervisor.sleeper.fd is not None
+        server.kill()
+        reaped(supervisor, server)
+        assert sleeper.wait(timeout=10) == 0
         assert supervisor.stopping == signal.SIGTERM
     finally:
-        if litestream.poll() is None:
-            litestream.kill()
-            litestream.wait()
+        if sleeper.poll() is None:
+            sleeper.kill()
+            sleeper.wait()
 
 
 def test_second_stop_signal_after_the_server_exited_is_a_fast_stop(
@@ -112,11 +134,11 @@ def test_second_stop_signal_after_the_server_exited_is_a_fast_stop(
     litestream = subprocess.Popen(["sleep", "60"])  # stands in for Litestream's final sync
     try:
         supervisor = make(tmp_path, server, Clock())
-        supervisor.on_stop(signal.SIGTERM)  # no Litestream yet: nothing gets this one
         supervisor.litestream = litestream
+        supervisor.on_stop(signal.SIGTERM)  # to the server only
         server.kill()
-        server.wait()
-        write_json_atomic(supervisor.plan.server_pid_path, {"exited": 0})
+        reaped(supervisor, server)
+        assert litestream.poll() is None
         supervisor.on_stop(signal.SIGTERM)
         assert litestream.wait(timeout=10) == -signal.SIGKILL
         assert supervisor.fast
@@ -137,5 +159,5 @@ def test_relayed_signal_reaches_the_recorded_server(
     supervisor = make(tmp_path, server, Clock())
     supervisor.on_relay(signal.SIGUSR1)  # sleep dies of USR1: proof it arrived
     assert server.wait(timeout=10) == -signal.SIGUSR1
-    Path(supervisor.plan.server_pid_path).unlink()
-    supervisor.on_relay(signal.SIGUSR1)  # no server recorded: nothing to signal, no error
+    supervisor.reap()  # the server's exit is recorded: no later signal reaches its PID
+    supervisor.on_relay(signal.SIGUSR1)  # nothing to signal, no error

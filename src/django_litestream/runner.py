@@ -29,6 +29,10 @@ _PR_SET_PDEATHSIG = 1
 # server and the pre-serve commands never see them.
 SECRET_ENV_PREFIX = "DJANGO_LITESTREAM_SECRET_"
 
+# Children that a thread of this process started and waits for itself (``litestream ltx``
+# listings): the serve supervisor, which reaps orphans re-parented to it, leaves these alone.
+THREAD_CHILDREN: set[int] = set()
+
 CLI_PREFIX = "django-litestream-"
 SERVE_PREFIX = "django-litestream-serve-"
 

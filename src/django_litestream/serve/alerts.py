@@ -13,11 +13,12 @@ import contextlib
 import logging
 import queue
 import threading
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from ..redact import url_for_logs
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("django_litestream.serve")
 
@@ -67,6 +68,8 @@ class Webhook:
         self.stopping.set()
 
     def run(self) -> None:
+        import httpx  # here: only a configured webhook pays for it (about 8 MB, 60 ms)
+
         with httpx.Client(timeout=self.timeout, follow_redirects=False) as client:
             while True:
                 event = self.events.get()
@@ -75,6 +78,8 @@ class Webhook:
                 self.deliver(client, event)
 
     def deliver(self, client: httpx.Client, event: dict[str, Any]) -> None:
+        import httpx  # already loaded by run()
+
         delay = self.backoff
         problem = ""
         for attempt in range(self.attempts):

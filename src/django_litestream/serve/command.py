@@ -279,7 +279,7 @@ def run(settings: Settings, args: Sequence[str]) -> int:
     plan, env = prepare(settings, args, os.environ)
     sys.stdout.flush()
     sys.stderr.flush()
-    # The supervisor, Litestream and the restores inherit it; the gate gives the server
+    # The supervisor, Litestream and the restores inherit it; the supervisor gives the server
     # and the --pre commands back the umask serve was started with (plan.server_umask).
     os.umask(plan.umask)
     os.execve(

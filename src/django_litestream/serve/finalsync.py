@@ -1,10 +1,10 @@
 """The final sync, confirmed after Litestream has exited: from the files and the replica.
 
-When the server has exited, the gate exits too, and Litestream, seeing its ``-exec`` child
-gone, closes every database the way it always does: one more sync of the WAL to its end,
-then the replica, retried for ``shutdown-sync-timeout`` (``DB.Close`` in ``db.go``). That
-is the plain recipe's own stop, with nothing waited for in between. Once it has exited,
-nothing writes any more, and for each database:
+When the server has exited, the supervisor lets Litestream's ``-exec`` child (the sleeper)
+exit, and Litestream, seeing it gone, closes every database the way it always does: one
+more sync of the WAL to its end, then the replica, retried for ``shutdown-sync-timeout``
+(``DB.Close`` in ``db.go``). That is the plain recipe's own stop, with nothing waited for
+in between. Once it has exited, nothing writes any more, and for each database:
 
 1. Litestream's local state covers every transaction (``position.py``): its newest level-0
    txid, and no commit in the WAL past the place that file records;
@@ -46,10 +46,10 @@ LIST_TIMEOUT = 30.0  # seconds for one listing of a replica
 _LTX_NAME = re.compile(r"^[0-9a-f]{16}-([0-9a-f]{16})\.ltx$")
 
 
-def hold(paths: Iterable[str]) -> list[sqlite3.Connection]:
-    """One idle connection to each database that exists, so that its ``-wal`` outlives
-    Litestream's close (see the module's docstring). Never creates a database."""
-    held = []
+def hold(paths: Iterable[str]) -> dict[str, sqlite3.Connection]:
+    """One idle connection to each database that exists, by path, so that its ``-wal``
+    outlives Litestream's close (see the module's docstring). Never creates a database."""
+    held = {}
     for path in paths:
         with contextlib.suppress(sqlite3.Error):
             conn = sqlite3.connect(
@@ -63,7 +63,7 @@ def hold(paths: Iterable[str]) -> list[sqlite3.Connection]:
             except sqlite3.Error:
                 conn.close()
                 continue
-            held.append(conn)
+            held[path] = conn
     return held
 
 

@@ -1,4 +1,4 @@
-"""What the Django side hands to the supervisor and the gate: a JSON file, no secrets.
+"""What the Django side hands to the supervisor: a JSON file, no secrets.
 
 Secrets travel only in the environment of the processes that need them.
 """
@@ -58,12 +58,8 @@ class Plan:
 
     @property
     def path(self) -> str:
-        """Where :meth:`save` writes the plan; the supervisor and the gate read it there."""
+        """Where :meth:`save` writes the plan; the supervisor reads it there."""
         return os.path.join(self.runtime_dir, "plan.json")
-
-    @property
-    def result_path(self) -> str:
-        return os.path.join(self.runtime_dir, "result.json")
 
     @property
     def state_path(self) -> str:
@@ -83,23 +79,6 @@ class Plan:
         return self.shutdown_sync_timeout + 2 * max(
             (db.monitor_interval for db in self.dbs), default=1.0
         )
-
-    @property
-    def trust_path(self) -> str:
-        """The supervisor writes here, before Litestream starts, which databases the replica
-        already holds (proven by the guard, or just restored): the gate then waits only for
-        Litestream's read lock on them."""
-        return os.path.join(self.runtime_dir, "trust.json")
-
-    @property
-    def phases_path(self) -> str:
-        """The gate writes here when it was ready and when it started the server."""
-        return os.path.join(self.runtime_dir, "phases.json")
-
-    @property
-    def gate_pid_path(self) -> str:
-        """The gate writes its PID here: stop signals go to it, never to Litestream."""
-        return os.path.join(self.runtime_dir, "gate.pid")
 
     def save(self) -> str:
         write_private(self.path, json.dumps(asdict(self)))

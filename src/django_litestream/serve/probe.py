@@ -40,6 +40,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..runner import THREAD_CHILDREN
+
 _SAMPLE = re.compile(r'^(litestream_[a-z_]+)\{db="((?:[^"\\]|\\.)*)"\} (\S+)$', re.MULTILINE)
 _FIELDS = {
     "litestream_txid": "txid",
@@ -70,7 +72,7 @@ def http_get(target: tuple[str, int] | str, path: str, timeout: float) -> tuple[
     """(status, body) of ``GET path`` over TCP (``(host, port)``) or a Unix socket (a path).
 
     HTTP/1.0 over a plain socket: the standard library's ``http.client`` would pull ``ssl``
-    and ``email`` into the gate (about 6 MB of memory) for two local, read-only requests.
+    and ``email`` into the supervisor (about 6 MB of memory) for two local, read-only requests.
     """
     family = socket.AF_UNIX if isinstance(target, str) else socket.AF_INET
     try:
@@ -140,6 +142,7 @@ def replica_txid(
         text=True,
         env=None if env is None else dict(env),
     )
+    THREAD_CHILDREN.add(proc.pid)
     deadline = time.monotonic() + timeout
     try:
         while True:
@@ -155,6 +158,7 @@ def replica_txid(
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+        THREAD_CHILDREN.discard(proc.pid)
     if proc.returncode != 0:
         lines = (stderr or stdout).strip().splitlines()
         return lines[-1] if lines else f"litestream ltx exited {proc.returncode}"
@@ -171,18 +175,18 @@ def sync_statuses(socket_path: str, timeout: float = 2.0) -> dict[str, dict[str,
     ``active`` is true while a sync (or checkpoint) runs; ``phase`` is where it is;
     ``error`` is the last one's error. Empty when the socket does not answer.
     """
-    return _diagnostics(socket_path, "/debug/sync-status", timeout)
+    return diagnostics(socket_path, "/debug/sync-status", timeout)
 
 
 def sync_status(socket_path: str, db: str, timeout: float = 2.0) -> dict[str, Any]:
     """Litestream's report on its current or last sync of ``db`` ({} when unavailable)."""
     from urllib.parse import quote
 
-    found = _diagnostics(socket_path, f"/debug/sync-status?path={quote(db)}", timeout)
+    found = diagnostics(socket_path, f"/debug/sync-status?path={quote(db)}", timeout)
     return next(iter(found.values()), {})
 
 
-def _diagnostics(socket_path: str, path: str, timeout: float) -> dict[str, dict[str, Any]]:
+def diagnostics(socket_path: str, path: str, timeout: float) -> dict[str, dict[str, Any]]:
     try:
         status, body = http_get(socket_path, path, timeout)
         if status != 200:

@@ -1,8 +1,4 @@
-"""How a ``serve`` run ended: the gate writes it, the supervisor turns it into an exit code.
-
-The gate is Litestream's -exec child and always exits 0 (so that Litestream runs its final
-sync); its real findings travel in ``result.json`` in the private runtime directory.
-"""
+"""How a ``serve`` run ended (the supervisor's record of it), as an exit code and a log line."""
 
 from __future__ import annotations
 
@@ -16,7 +12,7 @@ from .plan import Plan
 
 log = logging.getLogger("django_litestream.serve")
 
-# Outcome kinds (the "outcome" key of result.json).
+# Outcome kinds (the "outcome" key of the record).
 EXITED = "exited"  # the server ran and exited: "status", "synced", "txids", "detail"
 NOT_READY = "not_ready"  # Litestream never confirmed a sync: "detail"
 PRE_FAILED = "pre_failed"  # a pre-serve command failed: "command", "status"
@@ -42,7 +38,7 @@ def exit_code(
     *,
     server_killed: bool = False,
 ) -> int:
-    """``serve``'s exit code for what the gate recorded, logging why when it is not clean.
+    """``serve``'s exit code for what the supervisor recorded, logging why when it is not clean.
 
     ``server_killed``: serve itself killed the server (after --graceful-timeout, or on a
     fast stop), so a SIGKILL is no sign of the out-of-memory killer.

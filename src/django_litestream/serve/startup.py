@@ -2,8 +2,8 @@
 
 ``serve``'s PID is the one the user started (``manage.py`` ``exec``\\ s the supervisor), so
 the process's start time is when ``python manage.py litestream serve`` began. The
-supervisor marks the end of its own phases, the gate writes when it was ready and when it
-started the server (``plan.phases_path``), and a thread here watches the server's process
+supervisor marks the end of each phase (up to when the server may start and when it
+started it), and a thread here watches the server's process
 tree until one of its processes has a listening socket, then logs::
 
     Serving 0.61s after start (Django 0.21s, guard 0.04s, restore 0.00s, Litestream 0.14s,
@@ -60,7 +60,7 @@ def process_start() -> float | None:
 
 
 class Timeline:
-    """Wall-clock ends of the supervisor's phases (the gate's come from a file)."""
+    """Wall-clock ends of the supervisor's phases."""
 
     def __init__(self) -> None:
         self.marks: dict[str, float] = {"supervisor": time.time()}
@@ -126,7 +126,7 @@ class Listening(threading.Thread):
             looks += 1
             address = listening_address(pid, descendants=looks % 5 == 0)
             if address is not None:
-                marks = {**self.timeline.marks, **(read_json(self.plan.phases_path) or {})}
+                marks = dict(self.timeline.marks)
                 marks["listening"] = time.time()
                 log.info("%s", summary(marks, address))
                 return

@@ -2,7 +2,17 @@
 
 Signal handlers only enqueue the signal number; the loop in :meth:`Supervisor.run` blocks
 on that queue, dispatches through an explicit map, and on every tick reaps children and
-checks deadlines (the gunicorn 24 arbiter's shape). This module never imports Django.
+checks deadlines (the gunicorn 24 arbiter's shape). Waits that take time (the guard, the
+restore, Litestream's readiness, the replica after pre-serve commands) run in threads
+that wake the loop when done; every child is started and reaped by the loop itself.
+
+The order of a run: locks, guard, restore; then a read transaction on every database
+(``readhold.py``), Litestream (``replicate -exec <sleeper>``, ``sleeper.py``), and at once
+the pre-serve commands and the server when the replica already holds every database (else
+after Litestream's first sync has reached the replica); the read transactions end when
+Litestream's monitor holds its own. At the stop: the server, then the sleeper (Litestream's
+final sync), then the proof from the files (``finalsync.py``). This module never imports
+Django.
 """
 
 from __future__ import annotations
@@ -15,18 +25,26 @@ import queue
 import shlex
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import psutil
-
-from ..runner import describe_status, exit_status, signame, spawn
-from . import continuity, exitcodes, finalsync, logs, restore, result, startup
+from ..runner import (
+    SECRET_ENV_PREFIX,
+    THREAD_CHILDREN,
+    describe_status,
+    exit_status,
+    signame,
+    spawn,
+)
+from . import continuity, exitcodes, finalsync, logs, readhold, restore, result, startup
 from .lock import DatabaseLock, LockHeld, lock_path
 from .plan import Plan, read_json, write_json_atomic
+from .readiness import Readiness
+from .sleeper import Sleeper
 
 log = logging.getLogger("django_litestream.serve")
 
@@ -45,12 +63,32 @@ TICK = 0.25
 WAKE = 0  # not a signal: a thread's "I am done" on the events queue
 FAST_REASON = "not waited for: a second stop signal asked serve to stop at once"
 
+# What the supervisor is doing with the server's side of the run.
+WAITING = "waiting"  # for readiness
+PRE = "pre"  # running a pre-serve command
+SYNCING = "syncing"  # --wait-for-replica: the replica must hold what they wrote
+SERVING = "serving"
+DONE = "done"  # the outcome is known; Litestream runs its final sync
+
 
 def become_subreaper() -> None:
     """Orphaned grandchildren are re-parented to us (and reaped), as if we were PID 1."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def own_group_kwargs(umask: int | None) -> dict[str, Any]:
+    """Popen arguments for a child in its own process group with serve's original umask,
+    set up in C where this Python can (no preexec_fn in a process with threads)."""
+    kwargs: dict[str, Any] = {}
+    if sys.version_info >= (3, 11):
+        kwargs["process_group"] = 0
+    else:  # pragma: no cover - Python 3.10
+        kwargs["preexec_fn"] = os.setpgrp
+    if umask is not None:
+        kwargs["umask"] = umask
+    return kwargs
 
 
 class Supervisor:
@@ -62,28 +100,44 @@ class Supervisor:
         self.cancel = threading.Event()
         self.litestream: Any = None
         self.litestream_status: int | None = None
+        self.sleeper: Sleeper | None = None
         self.stopping: int | None = None  # the signal that began the stop
         self.server_deadline: float | None = None
         self.litestream_deadline: float | None = None
         self.server_killed = False
         self.litestream_lost = False
         self.fast = False  # a second stop signal came after the server had exited
-        self.lost_in_final_sync = False
         self.litestream_killed = False  # its final sync outlasted its deadline
         self.in_replica: set[str] = set()  # databases the replica holds exactly, at start
-        self.held: list[Any] = []  # idle connections keeping each -wal (finalsync.hold)
+        self.held: dict[str, Any] = {}  # idle connections keeping each -wal (finalsync.hold)
+        self.reading: dict[str, Any] = {}  # read transactions until Litestream holds its own
+        self.readiness: Readiness | None = None
+        self.stage = WAITING
+        self.child: subprocess.Popen[bytes] | None = None  # the running pre command or server
+        self.pre_done = 0
+        self.forwarded = False  # the stop signal reached the running child once
+        self.server: subprocess.Popen[bytes] | None = None
+        self.server_started_at = 0.0
+        self.watch: Any = None
+        self.outcome_found: dict[str, Any] | None = None
         self.timeline = startup.Timeline()
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(SECRET_ENV_PREFIX)}
+        self.env.update(plan.server_env)
         self.dispatch: dict[int, Callable[[int], None]] = {
             signal.SIGTERM: self.on_stop,
             signal.SIGINT: self.on_stop,
             signal.SIGQUIT: self.on_quit,
             signal.SIGCHLD: lambda _sig: self.reap(),
+            WAKE: lambda _sig: self.advance(),
             **{sig: self.on_relay for sig in RELAYED},
         }
 
     # -- signal plumbing --------------------------------------------------------------
     def handler(self, signum: int, _frame: object) -> None:
         self.events.put_nowait(signum)
+
+    def wake(self) -> None:
+        self.events.put_nowait(WAKE)
 
     def install_handlers(self) -> None:
         for sig in HANDLED:
@@ -96,21 +150,14 @@ class Supervisor:
         return pid if isinstance(pid, int) else None
 
     def server_alive(self) -> bool:
-        """True while the server runs (a zombie waiting for the gate to reap it is not)."""
-        pid = self.server_pid()
-        if pid is None:
-            return False
-        try:
-            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return False
+        """True while the server runs (once it has been reaped, it is not)."""
+        return self.server_pid() is not None
 
     def server_started(self) -> bool:
-        """True once the gate has started the server (it stays true after the exit)."""
+        """True once the server has been started (it stays true after the exit)."""
         return os.path.exists(self.plan.server_pid_path)
 
     def server_exited(self) -> bool:
-        """True once the gate has seen the server exit (it records the status)."""
         data = read_json(self.plan.server_pid_path)
         return data is not None and "exited" in data
 
@@ -148,17 +195,23 @@ class Supervisor:
             )
         self.stopping = signum
         self.server_deadline = self.clock() + self.plan.graceful_timeout
-        if self.litestream is None or self.litestream_status is not None:
-            self.cancel.set()
-        elif (gate := self.gate_pid()) is not None:
-            # Never to Litestream: its -exec child exiting by itself is what keeps it running
-            # normally until the gate has confirmed the final sync (it syncs once more and
-            # exits 0 after that), and a second INT/TERM would make it skip its own final sync.
+        if self.server is None:
+            self.cancel.set()  # ends every wait (guard, restore, readiness)
+        # (Once the server runs, the wait for Litestream's read lock goes on: it must hold
+        # the databases before its final sync.) Never a signal to Litestream: its -exec
+        # child exiting is what starts that final sync, after the server has exited (a
+        # second INT/TERM would make it skip it).
+        self.forward_stop()
+        self.advance()
+
+    def forward_stop(self) -> None:
+        """The stop signal, once, to the running pre-serve command or server."""
+        if self.stopping is None or self.forwarded or self.child is None:
+            return
+        if self.child.returncode is None:
+            self.forwarded = True
             with contextlib.suppress(ProcessLookupError):
-                os.kill(gate, signum)
-        else:  # the gate has not started yet: Litestream passes the signal on to it
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.litestream.pid, signum)
+                os.kill(self.child.pid, self.stopping)
 
     def fast_stop(self, signum: int) -> None:
         """A second stop signal after the server exited: stop waiting for the replica."""
@@ -177,17 +230,6 @@ class Supervisor:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.litestream.pid, signal.SIGKILL)
 
-    def gate_pid(self) -> int | None:
-        """The gate's PID once it runs as Litestream's child (never a recycled PID)."""
-        data = read_json(self.plan.gate_pid_path)
-        pid = data.get("pid") if data else None
-        if not isinstance(pid, int):
-            return None
-        try:
-            return pid if psutil.Process(pid).ppid() == self.litestream.pid else None
-        except psutil.Error:
-            return None
-
     def on_quit(self, signum: int) -> None:
         log.warning("%s received: stopping the server now, then a final sync", signame(signum))
         if self.stopping is None:
@@ -205,16 +247,182 @@ class Supervisor:
 
     # -- children -------------------------------------------------------------------------
     def reap(self) -> None:
+        """Collect Litestream, the pre-serve command or server, and orphans re-parented to
+        serve. Children of the waiting threads (``litestream ltx``) reap themselves."""
+        if self.litestream is not None and self.litestream_status is None:
+            code = self.litestream.poll()
+            if code is not None:
+                self.litestream_status = exit_status(code)
+        if self.child is not None and self.child.returncode is None:
+            code = self.child.poll()
+            if code is not None:
+                self.child_exited(exit_status(code))
+        self.reap_orphans()
+
+    def reap_orphans(self) -> None:
+        """Reap exited processes re-parented to serve (it is their subreaper, or PID 1).
+
+        ``waitid(WNOWAIT)`` names a waitable child without reaping it, so a child that a
+        waiting thread started is left to that thread (the rest wait for the next look).
+        """
+        if not hasattr(os, "waitid"):  # not Linux: no subreaper, so no orphans come here
+            return
+        mine = {p.pid for p in (self.litestream, self.child) if p is not None}
         while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
                 return
-            if pid == 0:
+            if info is None or info.si_pid in mine or info.si_pid in THREAD_CHILDREN:
                 return
-            if self.litestream is not None and pid == self.litestream.pid:
-                self.litestream.returncode = os.waitstatus_to_exitcode(status)
-                self.litestream_status = exit_status(self.litestream.returncode)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(info.si_pid, os.WNOHANG)
+
+    def start_child(self, argv: Sequence[str], *, is_server: bool) -> bool:
+        try:
+            self.child = subprocess.Popen(
+                list(argv), env=self.env, **own_group_kwargs(self.plan.server_umask)
+            )
+        except OSError as exc:
+            log.error("Cannot start %s: %s", argv[0], exc.strerror or exc)
+            status = 127 if isinstance(exc, FileNotFoundError) else 126
+            if is_server:
+                self.finish({"outcome": result.EXITED, "status": status, "signal": None})
+            else:
+                self.finish({"outcome": result.PRE_FAILED, "command": list(argv), "status": status})
+            return False
+        self.forwarded = False
+        if is_server:
+            self.server = self.child
+            self.server_started_at = time.monotonic()
+            write_json_atomic(self.plan.server_pid_path, {"pid": self.child.pid})
+        self.forward_stop()
+        return True
+
+    def child_exited(self, status: int) -> None:
+        if self.child is self.server:
+            # no later signal may reach a process that reuses the PID
+            write_json_atomic(self.plan.server_pid_path, {"exited": status})
+            self.finish(
+                {
+                    "outcome": result.EXITED,
+                    "status": status,
+                    "signal": self.stopping,
+                    "seconds": time.monotonic() - self.server_started_at,
+                }
+            )
+            return
+        command = self.plan.pre[self.pre_done]
+        self.pre_done += 1
+        if self.stopping is not None:
+            self.finish({"outcome": result.STOPPED, "signal": self.stopping})
+        elif status != 0:
+            self.finish({"outcome": result.PRE_FAILED, "command": list(command), "status": status})
+        else:
+            self.advance()
+
+    # -- the run's stages -------------------------------------------------------------------
+    def advance(self) -> None:
+        """Take the run as far as the readiness threads allow (called from the loop only)."""
+        ready = self.readiness
+        if ready is None:
+            return
+        if self.stage == DONE:
+            self.release_litestream()
+            return
+        if self.reading and ready.locked:
+            readhold.release(self.reading)
+        self.start_watch()
+        if ready.failure is not None:
+            self.not_ready(ready.failure)
+            return
+        if self.child is not None and self.child.returncode is None:
+            return  # a pre-serve command or the server runs
+        if self.stopping is not None:
+            self.finish({"outcome": result.STOPPED, "signal": self.stopping})
+            return
+        if self.stage == WAITING and ready.ready:
+            self.timeline.mark("ready")
+            self.stage = PRE
+        if self.stage == PRE and self.pre_done < len(self.plan.pre):
+            command = self.plan.pre[self.pre_done]
+            log.info("Running pre-serve command: %s", " ".join(command))
+            self.start_child(command, is_server=False)
+            return
+        if self.stage == PRE:
+            if self.plan.pre and self.plan.wait_for_replica:
+                self.stage = SYNCING
+                ready.start_synced()
+                return
+            self.start_server()
+        elif self.stage == SYNCING and ready.synced is not None:
+            if ready.synced:
+                self.not_ready(ready.synced)
+            else:
+                self.start_server()
+
+    def start_server(self) -> None:
+        self.stage = SERVING
+        log.info("%s", logs.starting(self.plan.command, len(self.plan.dbs)))
+        self.timeline.mark("server")
+        if self.start_child(self.plan.command, is_server=True):
+            self.start_watch()
+
+    def start_watch(self) -> None:
+        """The replica checks, once the server runs and Litestream holds every database."""
+        ready = self.readiness
+        if self.watch is not None or self.stage != SERVING or ready is None or not ready.locked:
+            return
+        from .watch import ReplicaWatch  # here: the replica checks' modules load after the start
+
+        self.watch = ReplicaWatch(self.plan)
+        self.watch.start()
+
+    def not_ready(self, reason: str) -> None:
+        if not reason:  # interrupted by a stop: the running child's exit decides
+            if self.child is None or self.child.returncode is not None:
+                self.finish({"outcome": result.STOPPED, "signal": self.stopping or signal.SIGTERM})
+            return
+        outcome = {"outcome": result.NOT_READY, "detail": reason}
+        if self.child is not None and self.child.returncode is None:
+            # The server started while Litestream was starting, and Litestream never took
+            # the databases over: stop the server (its writes are on the local disk, and
+            # the next start replicates them).
+            if self.outcome_found is None:
+                self.outcome_found = outcome
+                self.stopping = self.stopping or signal.SIGTERM
+                self.server_deadline = self.clock() + self.plan.graceful_timeout
+                self.forward_stop()
+            return
+        self.finish(outcome)
+
+    def finish(self, outcome: dict[str, Any]) -> None:
+        """The run's outcome is known: let Litestream run its final sync and exit."""
+        if self.stage == DONE:
+            return
+        self.stage = DONE
+        if self.outcome_found is not None and outcome.get("outcome") == result.EXITED:
+            outcome = {**outcome, **self.outcome_found}  # not ready after an early start
+        self.outcome_found = outcome
+        if self.watch is not None:
+            self.watch.close()
+        self.release_litestream()
+
+    def release_litestream(self) -> None:
+        """Once the outcome is known and Litestream holds every database (so that its
+        final sync covers them): end the read transactions and let the sleeper exit."""
+        ready = self.readiness
+        if self.sleeper is None or self.sleeper.fd is None:
+            return
+        waiting = ready is not None and not ready.locked and ready.failure is None
+        if self.server is not None and waiting:
+            return  # the readiness thread wakes the loop when it knows
+        self.cancel.set()
+        readhold.release(self.reading)
+        self.sleeper.release()
+        if self.litestream_status is None and self.litestream_deadline is None:
+            # Litestream's final sync gets its own timeout, not forever.
+            self.litestream_deadline = self.clock() + self.plan.shutdown_sync_timeout + 10
 
     def tick(self) -> None:
         self.reap()
@@ -222,45 +430,36 @@ class Supervisor:
         if (
             self.litestream_status is not None
             and not self.litestream_lost
-            and read_json(self.plan.result_path) is None
-            and not (self.stopping is not None and not self.server_started())
+            and self.stage != DONE
+            and self.litestream is not None
         ):
             self.litestream_lost = True
-            if self.server_exited():
-                self.lost_in_final_sync = True
-                if not self.fast:
-                    log.error(
-                        "Litestream exited (%s) before the final sync was confirmed",
-                        describe_status(self.litestream_status),
-                    )
-            elif self.signal_server(signal.SIGTERM):
+            if self.signal_server(signal.SIGTERM):
                 log.error(
                     "Litestream exited (%s) while the server was running; stopping the "
                     "server so it does not serve unreplicated",
                     describe_status(self.litestream_status),
                 )
+                self.stopping = self.stopping or signal.SIGTERM
+                self.forwarded = True
+                self.server_deadline = now + self.plan.graceful_timeout
             else:
-                self.server_killed = True
                 log.error(
                     "Litestream exited (%s) before the server started; its log above says why",
                     describe_status(self.litestream_status),
                 )
-            self.server_deadline = now + self.plan.graceful_timeout
-        if (
-            self.litestream_status is None
-            and self.litestream_deadline is None
-            and os.path.exists(self.plan.result_path)
-        ):
-            # The server is done; Litestream's final sync gets its own timeout, not forever.
-            self.litestream_deadline = now + self.plan.shutdown_sync_timeout + 10
+                self.cancel.set()
+                if self.child is not None and self.child.returncode is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(self.child.pid, signal.SIGTERM)
+                else:
+                    self.finish({"outcome": result.STOPPED, "signal": signal.SIGTERM})
         if self.server_deadline is not None and now > self.server_deadline:
             self.server_deadline = None
             self.kill_server(
                 f"The server did not exit within --graceful-timeout "
                 f"({self.plan.graceful_timeout:g}s)"
             )
-            if self.litestream_deadline is None:  # the gate exits, then Litestream's own
-                self.litestream_deadline = now + self.plan.shutdown_sync_timeout + 10
         if (
             self.litestream_deadline is not None
             and now > self.litestream_deadline
@@ -275,7 +474,7 @@ class Supervisor:
     def finished(self) -> bool:
         if self.litestream_status is None:
             return False
-        return not self.litestream_lost or not self.server_alive()
+        return self.child is None or self.child.returncode is not None
 
     # -- phases ---------------------------------------------------------------------------
     def acquire_locks(self) -> int | None:
@@ -370,34 +569,37 @@ class Supervisor:
             self.stopping = signum
             self.cancel.set()
             return
-        if signum == WAKE or (during_restore and signum == signal.SIGCHLD):
+        if during_restore and signum in (WAKE, signal.SIGCHLD):
             return  # restore threads reap their own children
         handler = self.dispatch.get(signum)
         if handler is not None:
             handler(signum)
 
     def start_litestream(self) -> None:
-        gate = shlex.join(
-            [
-                sys.executable,
-                "-m",
-                "django_litestream.serve.gate",
-                self.plan.path,
-            ]
-        )
-        argv = [self.plan.binary, "replicate", "-config", self.plan.config_path, "-exec", gate]
-        log.info("%s", logs.replicating(self.plan.dbs))
-        write_json_atomic(self.plan.trust_path, {"trusted": sorted(self.in_replica)})
+        """Hold every database, start Litestream, and the server at once if it may."""
         self.timeline.mark("restore")
+        log.info("%s", logs.replicating(self.plan.dbs))
         self.held = finalsync.hold(db.path for db in self.plan.dbs)
+        self.reading = readhold.begin(self.held)
+        early = set() if self.plan.wait_for_replica else self.in_replica & set(self.reading)
+        self.sleeper = Sleeper(self.plan.runtime_dir)
+        argv = [
+            self.plan.binary,
+            "replicate",
+            "-config",
+            self.plan.config_path,
+            "-exec",
+            shlex.join(self.sleeper.argv()),
+        ]
         self.litestream = spawn(argv, os.environ)
+        self.readiness = Readiness(self.plan, early, self.cancel, self.wake)
+        self.readiness.start()
+        self.advance()
 
     def outcome(self) -> int:
-        if self.lost_in_final_sync:
-            return exitcodes.SYNC_UNCONFIRMED
         if self.litestream_lost:
             return exitcodes.LITESTREAM_DIED
-        found = read_json(self.plan.result_path)
+        found = self.outcome_found
         if found is None and self.stopping is not None:
             return exit_status(-self.stopping)  # stopped before the server ever started
         if found is not None and found.get("outcome") == result.EXITED:
@@ -444,6 +646,8 @@ class Supervisor:
 
     def stop_leftovers(self, timeout: float = 5.0) -> None:
         """No process outlives serve: TERM, then KILL, whatever children remain."""
+        import psutil
+
         children = psutil.Process().children(recursive=True)
         for child in children:
             with contextlib.suppress(psutil.Error):

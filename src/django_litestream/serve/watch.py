@@ -32,8 +32,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-import httpx
-
 from .. import ltxfile, position, redact
 from . import hints, probe, state
 from .alerts import Webhook
@@ -125,14 +123,13 @@ def last_upload(socket_path: str, db: str, timeout: float = 1.0) -> float | None
     ``GET /list`` on the control socket (read-only; it never syncs) reports each database's
     ``last_sync_at``, set when a replica sync has uploaded everything it had.
     """
+    found = probe.diagnostics(socket_path, "/list", timeout).get(db)
+    if not found:
+        return None
     try:
-        transport = httpx.HTTPTransport(uds=socket_path)
-        with httpx.Client(transport=transport, timeout=timeout) as client:
-            found = client.get("http://litestream/list").json()["databases"]
-        text = next(str(d["last_sync_at"]) for d in found if d.get("path") == db)
-        text = _FRACTION.sub(r"\1", text.replace("Z", "+00:00"))
+        text = _FRACTION.sub(r"\1", str(found["last_sync_at"]).replace("Z", "+00:00"))
         return datetime.fromisoformat(text).timestamp()
-    except (httpx.HTTPError, ValueError, KeyError, TypeError, StopIteration):
+    except (ValueError, KeyError, TypeError):
         return None
 
 

@@ -1,0 +1,53 @@
+"""Litestream's ``-exec`` child: a placeholder whose exit tells Litestream to finish.
+
+``litestream replicate -exec CMD`` runs until its child exits, then closes every database
+the way it always does (one more sync of the WAL, then the replica, retried for
+``shutdown-sync-timeout``) and exits. serve starts the server itself, so the child only
+has to exit when serve says so, and never before:
+
+* it reads a FIFO in serve's private directory that the supervisor holds open (the only
+  writer); the supervisor closing it (or dying: the kernel closes it) is end-of-file, and
+  the child exits 0;
+* it ignores every signal a group or cgroup could send it with the rest of serve (TERM,
+  INT, QUIT, HUP, USR1, USR2, TTIN, TTOU): Litestream forwards INT and TERM to its child and
+  waits for it, so the stop stays the supervisor's to order (server first, then Litestream).
+
+It is ``sh`` (about 2 MB) when there is one, else this interpreter without ``site``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+IGNORED = "HUP INT QUIT TERM USR1 USR2 TTIN TTOU"
+SHELL = f'trap "" {IGNORED}; read _ < "$0"; exit 0'
+PYTHON = (
+    "import signal,sys\n"
+    "for s in (1,2,3,15,10,12,21,22): signal.signal(s,signal.SIG_IGN)\n"
+    "open(sys.argv[1],'rb').read()\n"
+)
+
+
+class Sleeper:
+    """The FIFO and the argv of Litestream's ``-exec`` child."""
+
+    def __init__(self, runtime_dir: str) -> None:
+        self.path = os.path.join(runtime_dir, "exec.fifo")
+        os.mkfifo(self.path, 0o600)
+        # Read-write: opening never blocks, and the child's open for reading finds a writer.
+        # Not inherited by any child (Python's default), so this is the only writer.
+        self.fd: int | None = os.open(self.path, os.O_RDWR)
+
+    def argv(self) -> list[str]:
+        shell = shutil.which("sh")
+        if shell:
+            return [shell, "-c", SHELL, self.path]
+        return [sys.executable, "-I", "-S", "-c", PYTHON, self.path]
+
+    def release(self) -> None:
+        """Let the child exit: Litestream then runs its final sync and exits."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
