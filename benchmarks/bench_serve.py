@@ -571,9 +571,10 @@ def rss_of(p: psutil.Process | None) -> tuple[float, float] | None:
 
 
 def serve_processes(pid: int) -> dict[str, psutil.Process | None]:
-    """The supervisor (the serve PID itself after its exec), litestream, gate, gunicorn."""
+    """The supervisor (the serve PID itself after its exec), litestream, Litestream's -exec
+    child (the sleeper; the gate in an older serve) and the gunicorn master."""
     found: dict[str, psutil.Process | None] = dict.fromkeys(
-        ("supervisor", "litestream", "gate", "gunicorn master"), None
+        ("supervisor", "litestream", "exec child", "gunicorn master"), None
     )
     try:
         top = psutil.Process(pid)
@@ -582,11 +583,16 @@ def serve_processes(pid: int) -> dict[str, psutil.Process | None]:
         for p in top.children(recursive=True):
             with contextlib.suppress(psutil.Error):
                 cmd = " ".join(p.cmdline())
+                parent = p.parent()
                 if p.name() == "litestream" and " replicate " in f" {cmd} ":
                     found["litestream"] = p
-                elif "django_litestream.serve.gate" in cmd:
-                    found["gate"] = p
-                elif "gunicorn" in cmd and "serve.gate" in " ".join(p.parent().cmdline()):
+                elif parent is not None and parent.name() == "litestream":
+                    found["exec child"] = p
+                elif (
+                    "gunicorn" in cmd
+                    and parent is not None
+                    and "gunicorn" not in " ".join(parent.cmdline())
+                ):
                     found["gunicorn master"] = p
     except psutil.Error:
         pass
@@ -1111,7 +1117,7 @@ def report(
         out("6. Memory of serve's processes, MiB (RSS counts shared pages; USS is private)")
         out("   process            idle RSS  idle USS   after load RSS  after load USS")
         idle, loaded = results.get("rss_idle", {}), results.get("rss_loaded", {})
-        for name in ("supervisor", "gate", "litestream", "gunicorn master"):
+        for name in ("supervisor", "exec child", "litestream", "gunicorn master"):
             cells = []
             for values, width in ((idle.get(name), 8), (loaded.get(name), 14)):
                 for index in (0, 1):
@@ -1121,15 +1127,18 @@ def report(
                         else f"{'n/a':>{width}}"
                     )
             out(f"   {name:<17} {cells[0]}  {cells[1]}   {cells[2]}  {cells[3]}")
-        out("   (largest over all serve runs; supervisor = the serve PID after its exec)")
+        out(
+            "   (largest over all serve runs; supervisor = the serve PID after its exec; exec "
+            "child = Litestream's -exec child)"
+        )
         sums = [
             s[0] + g[0]
-            for s, g in zip(idle.get("supervisor", []), idle.get("gate", []), strict=False)
+            for s, g in zip(idle.get("supervisor", []), idle.get("exec child", []), strict=False)
         ]
         if sums:
             peak = max(sums) * MIB / 1e6
             verdicts.append(
-                f"{'PASS' if peak < 30 else 'MISS'}  supervisor + gate RSS {peak:.1f} MB "
+                f"{'PASS' if peak < 30 else 'MISS'}  supervisor + exec child RSS {peak:.1f} MB "
                 "(target < 30 MB)"
             )
     out()

@@ -1,7 +1,8 @@
 """How fast serve starts and stops, and what it proves while doing so (issue 10).
 
-* Readiness: the server starts once Litestream's monitor holds its read lock on every
-  database and each replica already holds what its database held: proven by the guard
+* Readiness: the server starts at once (while Litestream starts, serve holding a read
+  transaction on every database until Litestream holds its own) when each replica already
+  holds what its database held: proven by the guard
   (``serve/position.py``: Litestream's position is the replica's newest txid, with nothing
   past it in the WAL) or by serve's own restore. What Litestream uploads after that (the
   fresh copy after a restore) finishes while the server runs; ``--wait-for-replica`` waits
@@ -319,6 +320,45 @@ def test_a_first_backup_still_waits_for_the_replica(
     (started,) = log_times(err, "starting the server")
     uploaded = log_times(err, SNAPSHOT_UPLOADED)
     assert uploaded and uploaded[0] <= started, err
+
+
+def test_the_server_starts_before_litestream_holds_the_database_and_loses_nothing(
+    project: Project, file_replica: dict[str, str], tmp_path: Path
+) -> None:
+    """A database the replica holds: the server starts while Litestream starts (its
+    monitor opens the database only after ``monitor-interval``, 2s here). Until then
+    serve's read transaction keeps SQLite from checkpointing past it: a checkpoint asked
+    for in that window stops short of the server's writes (so the WAL cannot restart over
+    them), and Litestream's first sync reads them all. Every acknowledged id is in a fresh restore."""
+    entry = {"path": "default", "replica": file_replica, "monitor-interval": "2s"}
+    project.configure({"dbs": [entry], "logging": DEBUG})
+    write_rows(project.db, 1)
+    assert project.run("litestream", "replicate", "-once").returncode == 0
+    run = Served(project, tmp_path, "--db", str(project.db), "--write-every", "0").wait_ready()
+    # The server writes; Litestream's monitor has not opened the database yet.
+    wait_for(lambda: Path(f"{run.log}.count").exists(), 10, "the first write")
+    conn = sqlite3.connect(project.db, timeout=10)
+    try:
+        busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    finally:
+        conn.close()
+    assert 0 <= copied < frames, (busy, frames, copied)
+    wait_for(lambda: int(Path(f"{run.log}.count").read_text()) > 3000, 60, "3000 writes")
+    assert run.stop() == 0, run.stderr()
+    err = run.stderr()
+    assert "replica confirmed in sync" in err
+    (started,) = log_times(err, "starting the server")
+    synced = log_times(err, r'msg="db sync"')  # Litestream's monitor, DEBUG
+    assert synced and started < synced[0], err
+    acknowledged = int(Path(f"{run.log}.count").read_text())
+    out = tmp_path / "restored.db"
+    assert project.run("litestream", "restore", "-o", str(out), "default").returncode == 0
+    conn = sqlite3.connect(out)
+    try:
+        ids = {row[0] for row in conn.execute("SELECT id FROM rows")}
+    finally:
+        conn.close()
+    assert set(range(1, acknowledged + 1)) <= ids, acknowledged
 
 
 # -- the start-up line ---------------------------------------------------------------------------

@@ -110,7 +110,8 @@ def test_uses_the_running_serve_and_no_second_litestream(replicated: Project, se
     log = replicated.root / "sig.log"
     run = serving(sys.executable, SIGSERVER, str(log), "--db", str(replicated.db))
     wait_for(lambda: log.exists() and "ready" in log.read_text(), 60, "the server")
-    served_by = litestream_on(replicated.db)
+    # (The server may start while Litestream starts: it opens the database soon after.)
+    served_by = wait_for(lambda: litestream_on(replicated.db), 30, "serve's Litestream")
     assert len(served_by) == 1
     proc = replicated.spawn("litestream", "verify")
     seen: set[int] = set()

@@ -434,6 +434,7 @@ class Supervisor:
             and self.litestream is not None
         ):
             self.litestream_lost = True
+            self.cancel.set()  # no wait for Litestream can end well now
             if self.signal_server(signal.SIGTERM):
                 log.error(
                     "Litestream exited (%s) while the server was running; stopping the "
@@ -448,7 +449,6 @@ class Supervisor:
                     "Litestream exited (%s) before the server started; its log above says why",
                     describe_status(self.litestream_status),
                 )
-                self.cancel.set()
                 if self.child is not None and self.child.returncode is None:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(self.child.pid, signal.SIGTERM)
