@@ -329,7 +329,8 @@ def test_the_server_starts_before_litestream_holds_the_database_and_loses_nothin
     monitor opens the database only after ``monitor-interval``, 2s here). Until then
     serve's read transaction keeps SQLite from checkpointing past it: a checkpoint asked
     for in that window stops short of the server's writes (so the WAL cannot restart over
-    them), and Litestream's first sync reads them all. Every acknowledged id is in a fresh restore."""
+    them), and Litestream's first sync reads them all. Every acknowledged id is in a fresh
+    restore."""
     entry = {"path": "default", "replica": file_replica, "monitor-interval": "2s"}
     project.configure({"dbs": [entry], "logging": DEBUG})
     write_rows(project.db, 1)
