@@ -401,8 +401,8 @@ class Supervisor:
         if self.stage == DONE:
             return
         self.stage = DONE
-        if self.outcome_found is not None and outcome.get("outcome") == result.EXITED:
-            outcome = {**outcome, **self.outcome_found}  # not ready after an early start
+        if self.outcome_found is not None:  # not ready after an early start: say that
+            outcome = {**outcome, **self.outcome_found}
         self.outcome_found = outcome
         if self.watch is not None:
             self.watch.close()
@@ -415,8 +415,8 @@ class Supervisor:
         if self.sleeper is None or self.sleeper.fd is None:
             return
         waiting = ready is not None and not ready.locked and ready.failure is None
-        if self.server is not None and waiting:
-            return  # the readiness thread wakes the loop when it knows
+        if self.child is not None and waiting:
+            return  # something wrote; the readiness thread wakes the loop when it knows
         self.cancel.set()
         readhold.release(self.reading)
         self.sleeper.release()
@@ -427,6 +427,8 @@ class Supervisor:
     def tick(self) -> None:
         self.reap()
         now = self.clock()
+        if self.litestream_status is not None:
+            self.cancel.set()  # no wait for Litestream can end well now
         if (
             self.litestream_status is not None
             and not self.litestream_lost
@@ -434,7 +436,6 @@ class Supervisor:
             and self.litestream is not None
         ):
             self.litestream_lost = True
-            self.cancel.set()  # no wait for Litestream can end well now
             if self.signal_server(signal.SIGTERM):
                 log.error(
                     "Litestream exited (%s) while the server was running; stopping the "
