@@ -21,6 +21,7 @@ saying for how long and how far behind), to ``state.json`` (``state.py``, read b
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -31,8 +32,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
-
-import httpx
 
 from .. import ltxfile, position, redact
 from . import hints, probe, state
@@ -126,13 +125,12 @@ def last_upload(socket_path: str, db: str, timeout: float = 1.0) -> float | None
     ``last_sync_at``, set when a replica sync has uploaded everything it had.
     """
     try:
-        transport = httpx.HTTPTransport(uds=socket_path)
-        with httpx.Client(transport=transport, timeout=timeout) as client:
-            found = client.get("http://litestream/list").json()["databases"]
+        _status, body = probe.http_get(socket_path, "/list", timeout)
+        found = json.loads(body)["databases"]
         text = next(str(d["last_sync_at"]) for d in found if d.get("path") == db)
         text = _FRACTION.sub(r"\1", text.replace("Z", "+00:00"))
         return datetime.fromisoformat(text).timestamp()
-    except (httpx.HTTPError, ValueError, KeyError, TypeError, StopIteration):
+    except (probe.HTTPFailure, ValueError, KeyError, TypeError, StopIteration):
         return None
 
 
