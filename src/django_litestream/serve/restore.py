@@ -15,17 +15,15 @@ transaction.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 import shutil
 import sqlite3
-import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..guard import is_missing
 from ..runner import run_bounded
@@ -37,8 +35,7 @@ log = logging.getLogger("django_litestream.serve")
 RESTORED, EMPTY, PRESENT, FAILED, CANCELLED = "restored", "empty", "present", "failed", "cancelled"
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     db: PlanDB
     state: str
     detail: str = ""
@@ -71,6 +68,8 @@ def set_aside_leftovers(db: PlanDB) -> str | None:
         keep.append(db.meta_path)
     if not keep:
         return None
+    import tempfile  # rare: not at the top, where every serve start pays for it
+
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     head, name = os.path.split(db.path)
     stale = tempfile.mkdtemp(prefix=f"{name}.stale-{stamp}-", dir=head)  # 0700, unique
@@ -138,7 +137,7 @@ def restore_one(
         outcome = _restore(
             db, binary=binary, config_path=config_path, env=env, timeout=timeout, cancel=cancel
         )
-        return dataclasses.replace(outcome, leftovers=stale)
+        return outcome._replace(leftovers=stale)
     except (OSError, sqlite3.Error) as exc:
         with contextlib.suppress(OSError):
             _remove(f"{db.path}.restoring")
