@@ -13,19 +13,9 @@ import os
 import socket
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import (
-    binary,
-    commands,
-    config,
-    findings,
-    guard,
-    locations,
-    preflight,
-    restore_time,
-    runner,
-)
+from . import binary, commands, config, findings, locations, runner
 from .config import Database, Problem, Settings
 from .errors import (
     ConfigurationError,
@@ -34,9 +24,13 @@ from .errors import (
     ReplicaUnavailableError,
     UsageError,
 )
-from .replica import ReplicaUnreachable
-from .serve.lock import holder
-from .serve.plan import default_meta_path
+
+if TYPE_CHECKING:
+    from . import preflight
+
+# The replicate guard (guard, preflight, replica), restore_time and serve's lock and plan
+# are imported where they are used: serve's start runs generate() only, and every module
+# it imports before its exec is start-up time (docs/serve.rst, "Performance").
 
 LOCAL_COMMANDS = ("config", "serve", "verify", "vfs")
 
@@ -114,6 +108,8 @@ def socket_path(settings: Settings) -> str | None:
     configured = configured_socket(settings)
     if configured:
         return configured
+    from .serve.lock import holder
+
     for db in settings.dbs:
         running = holder(db.path)
         if running and running.get("socket"):
@@ -300,6 +296,8 @@ def run_litestream(
         if command == "replicate" and not commands.has_flag(args, "config"):
             guard_replicate(settings, argv, exe, config_path, env, adopt=adopt, warn=warn)
         if command == "restore":
+            from . import restore_time
+
             argv = restore_time.prepare(argv, env=env, say=warn)
         return runner.run_foreground(argv, env)
 
@@ -312,7 +310,9 @@ def replicate_targets(
     settings: Settings, argv: Sequence[str], exe: str, config_path: str | None
 ) -> list[preflight.Target]:
     """The databases ``litestream replicate`` (as ``argv``) would replicate."""
+    from . import preflight
     from .serve.command import describe_replica
+    from .serve.plan import default_meta_path
 
     args = list(argv[2:])
     # Only a command line with arguments can hold DB_PATH REPLICA_URL; build_argv has then
@@ -352,6 +352,9 @@ def guard_replicate(
     warn: Callable[[str], None],
 ) -> None:
     """Refuse to replicate a database that is not its replica's continuation (exit 65)."""
+    from . import guard, preflight
+    from .replica import ReplicaUnreachable
+
     targets = replicate_targets(settings, argv, exe, config_path)
     restores_missing = commands.has_flag(argv[2:], "restore-if-db-not-exists")
     targets = [t for t in targets if not (restores_missing and guard.is_missing(t.path))]

@@ -44,11 +44,10 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import tempfile
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from . import ltxfile, replica, walfile
 from .replica import Contents, ReplicaUnreachable, txid_hex
@@ -66,8 +65,7 @@ _MIGRATE_ROWS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class Local:
+class Local(NamedTuple):
     """What the local database file is."""
 
     exists: bool
@@ -78,8 +76,7 @@ class Local:
     fresh_migrate: bool = False  # schema from migrate only, no user rows, no state
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     kind: str
     path: str
     label: str
@@ -268,6 +265,8 @@ def equals_replica(
     timeout: float,
 ) -> bool:
     """Restore the replica's newest state beside ``path`` and compare (then remove it)."""
+    import tempfile  # rare: not at the top, where every serve start pays for it
+
     head, name = os.path.split(os.path.abspath(path))
     folder = tempfile.mkdtemp(prefix=f".{name}.guard-", dir=head)
     out = os.path.join(folder, name)
@@ -342,4 +341,4 @@ def check(
 
 
 def _with(verdict: Verdict, kind: str, **changes: str) -> Verdict:
-    return replace(verdict, kind=kind, **changes)  # type: ignore[arg-type]
+    return verdict._replace(kind=kind, **changes)  # type: ignore[arg-type]

@@ -8,7 +8,6 @@ returns whichever wrote last. :func:`collisions` finds them (``django_litestream
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 import re
@@ -130,6 +129,8 @@ def auto_paths(dbs: Sequence[Database], prefix: str) -> tuple[dict[str, str], Pr
         name = os.path.basename(db.path.rstrip("/"))
         path = f"{prefix}/{name}" if prefix else name
         if path in taken:
+            import hashlib  # rare, and its OpenSSL costs ~3 ms at every serve start
+
             tag = db.alias or hashlib.sha256(db.path.encode()).hexdigest()[:8]
             path = "/".join(p for p in (prefix, tag, name) if p)
             derived.append(f"{db.where} ({db.label}) -> {path}")

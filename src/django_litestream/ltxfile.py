@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MAGIC = b"LTX1"
 HEADER_SIZE = 100
@@ -27,8 +27,7 @@ class LTXError(Exception):
     """The file is not an LTX file this module can read."""
 
 
-@dataclass(frozen=True)
-class Header:
+class Header(NamedTuple):
     flags: int
     page_size: int
     commit: int  # database size in pages after the transaction(s)
@@ -46,8 +45,7 @@ class Header:
         return self.wal_offset + self.wal_size
 
 
-@dataclass(frozen=True)
-class LocalFile:
+class LocalFile(NamedTuple):
     min_txid: int
     max_txid: int
     path: str

@@ -11,13 +11,12 @@ Read-only, a few directory entries and one 100-byte header. No Django here.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import ltxfile, walfile
 
 
-@dataclass(frozen=True)
-class Lag:
+class Lag(NamedTuple):
     """A database's position against its replica's."""
 
     local_txid: int | None  # Litestream's newest local txid (None: no local state)

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import guard
 from .replica import ReplicaUnreachable
@@ -23,8 +23,7 @@ EXIT_UNREACHABLE = 69  # EX_UNAVAILABLE
 PRE_MIGRATE = 'python manage.py litestream serve --pre "python manage.py migrate --noinput"'
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """One database to check, as serve's plan or the replicate command knows it."""
 
     path: str

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from .runner import run_bounded
 
@@ -19,8 +19,7 @@ class ReplicaUnreachable(Exception):
     """The replica could not be listed; ``str()`` says why, in one line."""
 
 
-@dataclass(frozen=True)
-class LTXFile:
+class LTXFile(NamedTuple):
     level: int
     min_txid: int
     max_txid: int
@@ -28,8 +27,7 @@ class LTXFile:
     created: datetime  # aware, UTC; Litestream records whole seconds
 
 
-@dataclass(frozen=True)
-class Contents:
+class Contents(NamedTuple):
     files: tuple[LTXFile, ...]
 
     @property

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 WAL_HEADER_SIZE = 32
 FRAME_HEADER_SIZE = 24
@@ -18,15 +18,13 @@ _MAGICS = (0x377F0682, 0x377F0683)
 _CHUNK_PAGES = 256
 
 
-@dataclass(frozen=True)
-class WALHeader:
+class WALHeader(NamedTuple):
     page_size: int
     salt1: int
     salt2: int
 
 
-@dataclass(frozen=True)
-class Frame:
+class Frame(NamedTuple):
     offset: int
     pgno: int
     commit: int  # the database size in pages after this commit, 0 inside a transaction

@@ -22,7 +22,7 @@ from .. import binary, cli, keys
 from ..config import EnvRef, Settings
 from ..errors import ConfigurationError
 from ..runner import SERVE_PREFIX, make_private_dir, sweep_dead_private_dirs, write_private
-from . import options, restore
+from . import dbfile, options
 from .plan import Plan, PlanDB, default_meta_path
 
 # A Unix socket's path must fit in sun_path (108 bytes on Linux, 104 on macOS).
@@ -212,7 +212,7 @@ def prepare(
     generated = cli.generate(settings, environ, strict=True, exe=exe)
     command = opts.command or default_command()
     for db in settings.dbs:
-        if "dir" not in db.options and (why := restore.unusable_database(db.path)):
+        if "dir" not in db.options and (why := dbfile.unusable_database(db.path)):
             raise ConfigurationError(f"{db.label} {why}")
     sweep_dead_private_dirs()
     # Not a context manager: the directory outlives this process; the supervisor removes it.

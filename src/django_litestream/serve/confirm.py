@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 from . import probe
 from .plan import Plan, PlanDB
@@ -41,13 +40,14 @@ class Interrupted(Exception):
     """The caller asked to stop waiting."""
 
 
-@dataclass
 class Settle:
     """Has Litestream's monitor finished a clean sync that began after ``start`` was read?"""
 
-    ref: probe.DBMetrics
-    need: int  # finished syncs after ``ref`` that prove one began after it: 1 if none ran
-    bounded: bool  # the backlog fit in one sync (``max-sync-wal-bytes``)
+    def __init__(self, ref: probe.DBMetrics, need: int, bounded: bool) -> None:
+        self.ref = ref
+        # finished syncs after ``ref`` that prove one began after it: 1 if none ran
+        self.need = need
+        self.bounded = bounded  # the backlog fit in one sync (``max-sync-wal-bytes``)
 
     @classmethod
     def begin(

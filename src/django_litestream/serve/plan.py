@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from ..runner import write_private
 
 
-@dataclass(frozen=True)
-class PlanDB:
+class PlanDB(NamedTuple):
     path: str
     label: str
     replica: str  # a description for messages, never credentials
@@ -32,8 +32,7 @@ def default_meta_path(db_path: str) -> str:
     return os.path.join(head, f".{name}-litestream")
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     runtime_dir: str
     binary: str
     config_path: str
@@ -48,7 +47,7 @@ class Plan:
     require_replica: bool
     shutdown_sync_timeout: float
     replica_check_interval: float = 30.0  # 0: no checks while the server runs
-    server_env: dict[str, str] = field(default_factory=dict)  # added to the server's env
+    server_env: Mapping[str, str] = MappingProxyType({})  # added to the server's env
     adopt_local: bool = False  # replicate a database that is not the replica's continuation
     restore_over_local: bool = False  # or move it aside and restore the replica instead
     umask: int = 0o077  # serve's and Litestream's (what they create is private by default)
@@ -81,7 +80,12 @@ class Plan:
         )
 
     def save(self) -> str:
-        write_private(self.path, json.dumps(asdict(self)))
+        data = {
+            **self._asdict(),
+            "dbs": [db._asdict() for db in self.dbs],
+            "server_env": dict(self.server_env),
+        }
+        write_private(self.path, json.dumps(data))
         return self.path
 
     @classmethod

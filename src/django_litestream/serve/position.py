@@ -24,13 +24,12 @@ No Django here.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .. import ltxfile, walfile
 
 
-@dataclass(frozen=True)
-class Position:
+class Position(NamedTuple):
     txid: int  # Litestream's newest level-0 txid (0: no state)
     covered: bool  # no transaction in the WAL past it
     why: str = ""  # why not covered, in a few words

@@ -37,8 +37,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..runner import THREAD_CHILDREN
 
@@ -54,8 +53,7 @@ _FIELDS = {
 _BEFORE_INIT = frozenset({"", "starting"})
 
 
-@dataclass(frozen=True)
-class DBMetrics:
+class DBMetrics(NamedTuple):
     """One database's figures from Litestream's metrics address."""
 
     txid: int = 0  # the newest local LTX file's txid (0: never synced yet)

@@ -15,17 +15,15 @@ transaction.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 import shutil
 import sqlite3
-import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..guard import is_missing
 from ..runner import run_bounded
@@ -37,8 +35,7 @@ log = logging.getLogger("django_litestream.serve")
 RESTORED, EMPTY, PRESENT, FAILED, CANCELLED = "restored", "empty", "present", "failed", "cancelled"
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     db: PlanDB
     state: str
     detail: str = ""
@@ -71,6 +68,8 @@ def set_aside_leftovers(db: PlanDB) -> str | None:
         keep.append(db.meta_path)
     if not keep:
         return None
+    import tempfile  # rare: not at the top, where every serve start pays for it
+
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     head, name = os.path.split(db.path)
     stale = tempfile.mkdtemp(prefix=f"{name}.stale-{stamp}-", dir=head)  # 0700, unique
@@ -121,34 +120,6 @@ def _run(
     return run_bounded(argv, env, timeout=max(0.0, deadline - time.monotonic()), cancel=cancel)
 
 
-SQLITE_HEADER = b"SQLite format 3\x00"
-
-
-def unusable_database(path: str) -> str | None:
-    """Why the file at a database's path can never be served, or None.
-
-    Said before Litestream starts: a directory, or a non-empty file that does not begin
-    with SQLite's header, would otherwise surface only as a readiness timeout.
-    """
-    if os.path.isdir(path):
-        return (
-            f"is a directory, not a SQLite database file. Point the setting at the database "
-            f"file (e.g. {os.path.join(path, 'db.sqlite3')}), or remove the directory."
-        )
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(len(SQLITE_HEADER))
-    except OSError:
-        return None  # missing, or its directory is: the lock and the restore say it
-    if head and head != SQLITE_HEADER:
-        return (
-            "is not a SQLite database (the file does not begin with SQLite's header). Move "
-            "it away to restore the database from its replica, or point the setting at "
-            "the right file."
-        )
-    return None
-
-
 def restore_one(
     db: PlanDB,
     *,
@@ -166,7 +137,7 @@ def restore_one(
         outcome = _restore(
             db, binary=binary, config_path=config_path, env=env, timeout=timeout, cancel=cancel
         )
-        return dataclasses.replace(outcome, leftovers=stale)
+        return outcome._replace(leftovers=stale)
     except (OSError, sqlite3.Error) as exc:
         with contextlib.suppress(OSError):
             _remove(f"{db.path}.restoring")

@@ -19,8 +19,6 @@ import os
 import threading
 import time
 
-import psutil
-
 from .plan import Plan, read_json
 
 log = logging.getLogger("django_litestream.serve")
@@ -53,6 +51,8 @@ def process_start() -> float | None:
         since_boot = int(fields[19]) / os.sysconf("SC_CLK_TCK")
         return time.time() - (time.clock_gettime(time.CLOCK_BOOTTIME) - since_boot)
     except (OSError, ValueError, IndexError, AttributeError):
+        import psutil
+
         try:
             return float(psutil.Process().create_time())
         except psutil.Error:
@@ -84,6 +84,8 @@ def summary(marks: dict[str, float], address: str) -> str:
 
 def listening_address(pid: int, *, descendants: bool = True) -> str | None:
     """``host:port`` of a socket that the process ``pid`` (or a descendant) listens on."""
+    import psutil  # not at the top: see Listening.run
+
     try:
         top = psutil.Process(pid)
         tree = [top, *top.children(recursive=True)] if descendants else [top]
@@ -111,6 +113,10 @@ class Listening(threading.Thread):
         self.timeline = timeline
 
     def run(self) -> None:
+        # psutil costs ~12 ms to import: here, in this thread while Litestream starts, not
+        # before the supervisor's first step nor in the first look at the server.
+        import psutil  # noqa: F401
+
         began = time.monotonic()
         looks = 0
         while time.monotonic() - began < LIMIT:

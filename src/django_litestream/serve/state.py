@@ -23,8 +23,7 @@ The file::
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .lock import holder
 from .plan import read_json, write_json_atomic
@@ -36,8 +35,7 @@ def write(path: str, data: dict[str, Any]) -> None:
     write_json_atomic(path, {"version": VERSION, **data})
 
 
-@dataclass(frozen=True)
-class Running:
+class Running(NamedTuple):
     """A running serve of one database, as its lock file and state file describe it."""
 
     pid: int | None

@@ -28,9 +28,8 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import ltxfile, position, redact
 from . import hints, probe, state
@@ -62,8 +61,7 @@ EVENT_KEYS = (
 )
 
 
-@dataclass(frozen=True)
-class Observation:
+class Observation(NamedTuple):
     """One check of one database."""
 
     ok: bool
@@ -80,17 +78,17 @@ class Observation:
         return max(0, self.local_txid - self.replica_txid)
 
 
-@dataclass
 class Tracked:
     """What the checks know about one database across checks."""
 
-    db: PlanDB
-    confirmed_at: float | None = None  # the last time the replica held everything
-    replica_txid: int | None = None  # from the last listing that worked
-    outage_since: float | None = None
-    max_behind: int = 0
-    last: Observation | None = None
-    metrics: probe.DBMetrics | None = None  # Litestream's figures at the last check
+    def __init__(self, db: PlanDB) -> None:
+        self.db = db
+        self.confirmed_at: float | None = None  # the last time the replica held everything
+        self.replica_txid: int | None = None  # from the last listing that worked
+        self.outage_since: float | None = None
+        self.max_behind = 0
+        self.last: Observation | None = None
+        self.metrics: probe.DBMetrics | None = None  # Litestream's figures at the last check
 
 
 def utc(moment: float | None) -> str | None:
