@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from django_litestream import replica
 from django_litestream.serve import exitcodes, position
 from django_litestream.serve.command import MONITOR_INTERVAL, file_replica_dir
 from django_litestream.serve.finalsync import file_replica_txid
@@ -138,6 +139,28 @@ def test_a_file_replica_is_read_as_litestream_ltx_reads_it(
         held = replica_txid(LITESTREAM, str(config), str(served.db), 30)
         assert isinstance(held, int) and held > 0
         assert file_replica_txid(file_replica["path"]) == held
+
+
+def test_a_file_replica_is_listed_as_litestream_ltx_lists_it(
+    served: Project, file_replica: dict[str, str], tmp_path: Path
+) -> None:
+    """The guard reads a file replica's directory itself: the same files, levels, sizes and
+    times as ``litestream ltx -json -level all`` (compaction into level 1 every second)."""
+    served.configure(
+        {"dbs": [{"path": "default", "replica": file_replica}], "levels": [{"interval": "1s"}]}
+    )
+    write_rows(served.db, 3)
+    run = Served(served, tmp_path, "--db", str(served.db), opts=("--adopt-local",))
+    run.wait_ready()
+    level1 = Path(file_replica["path"], "ltx", "1")
+    wait_for(lambda: level1.exists() and any(level1.iterdir()), 30, "a compaction into level 1")
+    assert run.stop() == 0, run.stderr()
+    config = served.root / "ltx.yml"
+    config.write_text(json.dumps({"dbs": [{"path": str(served.db), "replica": file_replica}]}))
+    listed = replica.list_files(LITESTREAM, str(served.db), config_path=str(config))
+    direct = replica.list_directory(file_replica["path"])
+    assert {f.level for f in listed.files} >= {0, 1}
+    assert sorted(direct.files) == sorted(listed.files)
 
 
 def test_held_connection_keeps_the_wal_past_the_last_close(tmp_path: Path) -> None:

@@ -304,17 +304,24 @@ def check(
     timeout: float = 30.0,
     restore_timeout: float = 300.0,
     restored: bool = False,
+    replica_dir: str = "",
 ) -> Verdict:
     """Is the database at ``path`` its replica's continuation? Raises ReplicaUnreachable.
 
     ``source`` is what Litestream's ``ltx`` and ``restore`` are given: the database path
-    (looked up in ``config_path``, the default) or a replica URL.
+    (looked up in ``config_path``, the default) or a replica URL. ``replica_dir``: a
+    ``file`` replica's directory, listed directly (:func:`replica.list_directory`).
     """
     source = source or path
     verdict = Verdict(JUST_RESTORED, path, label, replica_description, Local(exists=True))
     if restored:
         return verdict
-    contents = replica.list_files(binary, source, config_path=config_path, env=env, timeout=timeout)
+    if replica_dir:
+        contents = replica.list_directory(replica_dir)
+    else:
+        contents = replica.list_files(
+            binary, source, config_path=config_path, env=env, timeout=timeout
+        )
     local = describe_local(path, meta_path)
     verdict = Verdict(REPLICA_EMPTY, path, label, replica_description, local, contents)
     if contents.empty:

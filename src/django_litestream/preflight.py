@@ -31,6 +31,7 @@ class Target(NamedTuple):
     replica: str  # a description for messages, never credentials
     meta_path: str
     source: str = ""  # what ltx/restore are given; default: the database path
+    replica_dir: str = ""  # a file replica's directory, listed without the binary
 
 
 def check_one(
@@ -59,6 +60,7 @@ def check_one(
                 env=env,
                 timeout=timeout,
                 restore_timeout=max(timeout, retry_for),
+                replica_dir=target.replica_dir,
             )
         except ReplicaUnreachable:
             if time.monotonic() + delay > deadline:

@@ -8,6 +8,8 @@ time of the newest and oldest files. No Django here.
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import NamedTuple
@@ -75,6 +77,44 @@ def parse(text: str) -> Contents:
 def txid_hex(txid: int) -> str:
     """A txid as Litestream prints it and as ``restore -txid`` reads it."""
     return f"{txid:016x}"
+
+
+SNAPSHOT_LEVEL = 9  # Litestream's levels are 0-9; ``ltx -level all`` lists each
+_LTX_NAME = re.compile(r"^([0-9a-f]{16})-([0-9a-f]{16})\.ltx$")
+
+
+def list_directory(directory: str) -> Contents:
+    """The LTX files of a ``file`` replica, read as ``ltx -json -level all`` reads them.
+
+    Litestream's file client lists ``<directory>/ltx/<level>/<min>-<max>.ltx`` and takes a
+    file's modification time (which it sets to the LTX header's timestamp) as its creation
+    time, printed in whole seconds. The same answer without starting a Go process (about
+    20 ms of every start).
+    """
+    files = []
+    for level in range(SNAPSHOT_LEVEL + 1):
+        folder = os.path.join(directory, "ltx", str(level))
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise ReplicaUnreachable(
+                f"cannot list the replica's directory {folder}: {exc.strerror or exc}"
+            ) from None
+        for entry in entries:
+            match = _LTX_NAME.match(entry.name)
+            if not match:
+                continue
+            try:
+                info = entry.stat()
+            except FileNotFoundError:  # removed by a compaction meanwhile
+                continue
+            created = datetime.fromtimestamp(int(info.st_mtime), timezone.utc)
+            files.append(
+                LTXFile(level, int(match[1], 16), int(match[2], 16), info.st_size, created)
+            )
+    return Contents(tuple(files))
 
 
 def list_files(

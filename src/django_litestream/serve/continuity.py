@@ -36,7 +36,13 @@ def check(
     past it (:func:`held_by_replica`).
     """
     targets = [
-        preflight.Target(db.path, db.label, db.replica, db.meta_path or default_meta_path(db.path))
+        preflight.Target(
+            db.path,
+            db.label,
+            db.replica,
+            db.meta_path or default_meta_path(db.path),
+            replica_dir=db.replica_dir,
+        )
         for db in plan.dbs
         if not guard.is_missing(db.path)
     ]
