@@ -106,10 +106,14 @@ class Confirm:
 
     # -- the local side -----------------------------------------------------------------
     def locked(
-        self, deadline: float, clock: Callable[[], float], dbs: Sequence[PlanDB] | None = None
+        self,
+        deadline: float,
+        clock: Callable[[], float],
+        dbs: Sequence[PlanDB] | None = None,
+        poll: float = LOCK_POLL,
     ) -> str | None:
         """None once Litestream's monitor holds its read lock on every database of ``dbs``
-        (default: all); else why not by ``deadline``."""
+        (default: all); else why not by ``deadline``. ``poll``: seconds between looks."""
         dbs = self.plan.dbs if dbs is None else dbs
         while True:
             statuses = probe.sync_statuses(self.plan.socket_path, timeout=1.0)
@@ -124,7 +128,7 @@ class Confirm:
                 return None
             if clock() > deadline:
                 return f"{waiting[0].label}: {self.why_not_synced(waiting[0], found)}"
-            self.pause(LOCK_POLL)
+            self.pause(poll)
 
     def opened(
         self, deadline: float, clock: Callable[[], float], dbs: Sequence[PlanDB] | None = None

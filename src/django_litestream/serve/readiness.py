@@ -21,8 +21,13 @@ import threading
 import time
 from collections.abc import Callable, Collection
 
-from .confirm import Confirm, Interrupted
+from .confirm import LOCK_POLL, Confirm, Interrupted
 from .plan import Plan
+
+# Between looks at Litestream while the server boots: nothing waits for the answer but the
+# end of serve's read transactions, and every look costs Litestream (and the booting
+# server, on a small machine) a little CPU.
+EARLY_POLL = 0.05
 
 
 class Readiness:
@@ -46,7 +51,8 @@ class Readiness:
         clock = time.monotonic
         deadline = clock() + self.plan.ready_timeout
         try:
-            reason = self.confirm.locked(deadline, clock)
+            poll = EARLY_POLL if self.ready else LOCK_POLL
+            reason = self.confirm.locked(deadline, clock, poll=poll)
             if reason:
                 self.failure = reason
                 return
