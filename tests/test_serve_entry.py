@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from django_litestream.serve import exitcodes
 from tests.project import Project
 
 MARKER_APP = {
@@ -108,3 +109,27 @@ def test_mistakes_are_one_line(
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_setting_the_binary_refuses_is_said_as_before_by_both_entries(
+    project: Project, file_replica: dict[str, str]
+) -> None:
+    """The binary's verdict comes from a child forked before the exec (configcheck.py):
+    the supervisor says it exactly as the Django side did, exit 78, and nothing else ran
+    (no database created)."""
+    refused = {**file_replica, "sync-interval": "10sec"}
+    project.configure({"dbs": [{"path": "default", "replica": refused}]})
+    said = (
+        "LITESTREAM['dbs'][0]['replica']['sync-interval'] is '10sec', which Litestream cannot "
+        "read as a duration"
+    )
+    job = ("--", sys.executable, "-c", "pass")
+    via_manage = project.run("litestream", "serve", *job)
+    via_m = entry(project, "serve", *job, DJANGO_SETTINGS_MODULE="settings")
+    for result, prefix in ((via_manage, "CommandError: "), (via_m, "")):
+        assert result.returncode == exitcodes.CONFIG, result.stderr
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(f"{prefix}{said}"), line
+        assert line.endswith("(django_litestream.E009)"), line
+        assert "Traceback" not in result.stderr
+    assert not project.db.exists()

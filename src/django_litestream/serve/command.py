@@ -22,7 +22,7 @@ from .. import binary, cli, keys
 from ..config import EnvRef, Settings
 from ..errors import ConfigurationError
 from ..runner import SERVE_PREFIX, make_private_dir, sweep_dead_private_dirs, write_private
-from . import dbfile, options
+from . import configcheck, dbfile, options
 from .plan import Plan, PlanDB, default_meta_path
 
 # A Unix socket's path must fit in sun_path (108 bytes on Linux, 104 on macOS).
@@ -196,7 +196,7 @@ def probe_addr(addr: str) -> str:
 
 
 def prepare(
-    settings: Settings, args: Sequence[str], environ: Mapping[str, str]
+    settings: Settings, args: Sequence[str], environ: Mapping[str, str], error_prefix: str = ""
 ) -> tuple[Plan, dict[str, str]]:
     opts = options.parse(args, settings.serve)
     if not settings.dbs:
@@ -208,8 +208,9 @@ def prepare(
         settings.bin_path, download_url=settings.download_url, progress=cli.print_stderr
     )
     # The configuration first: on a new project its errors (no bucket yet) are the ones
-    # to fix first, and they would otherwise hide behind a missing server.
-    generated = cli.generate(settings, environ, strict=True, exe=exe)
+    # to fix first, and they would otherwise hide behind a missing server. The binary's own
+    # verdict on it comes from a child while the supervisor starts (configcheck.py).
+    generated = cli.generate(settings, environ, strict=True)
     command = opts.command or default_command()
     for db in settings.dbs:
         if "dir" not in db.options and (why := dbfile.unusable_database(db.path)):
@@ -264,6 +265,10 @@ def prepare(
         umask=opts.umask,
         server_umask=current_umask(),
         alert_webhook=opts.alert_webhook,
+        error_prefix=error_prefix,
+    )
+    plan = plan._replace(
+        config_check_pid=configcheck.start(exe, settings, generated, environ, runtime)
     )
     plan.save()
     return plan, {**environ, **generated.secret_env}
@@ -275,8 +280,10 @@ def current_umask() -> int:
     return mask
 
 
-def run(settings: Settings, args: Sequence[str]) -> int:
-    plan, env = prepare(settings, args, os.environ)
+def run(settings: Settings, args: Sequence[str], *, error_prefix: str = "") -> int:
+    """Prepare, then ``exec`` the supervisor. ``error_prefix``: how this entry point prints
+    an error (``CommandError: `` under manage.py), for the ones the supervisor says."""
+    plan, env = prepare(settings, args, os.environ, error_prefix)
     sys.stdout.flush()
     sys.stderr.flush()
     # The supervisor, Litestream and the restores inherit it; the supervisor gives the server

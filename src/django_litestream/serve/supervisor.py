@@ -40,7 +40,17 @@ from ..runner import (
     signame,
     spawn,
 )
-from . import continuity, exitcodes, finalsync, logs, readhold, restore, result, startup
+from . import (
+    configcheck,
+    continuity,
+    exitcodes,
+    finalsync,
+    logs,
+    readhold,
+    restore,
+    result,
+    startup,
+)
 from .lock import DatabaseLock, LockHeld, lock_path
 from .plan import Plan, read_json, write_json_atomic
 from .readiness import Readiness
@@ -624,11 +634,24 @@ class Supervisor:
                 return {"synced": True, "txids": txids, "detail": ""}
         return {"synced": False, "txids": {}, "detail": reason}
 
+    def config_refused(self) -> int | None:
+        """The binary's verdict on the configuration (``configcheck.py``), said as the
+        Django side would have said it; exit code 78 when it refuses."""
+        if not self.plan.config_check_pid:
+            return None
+        lines, error = configcheck.wait(self.plan.config_check_pid, self.plan.runtime_dir)
+        for line in lines:
+            print(line, file=sys.stderr)
+        if error:
+            print(f"{self.plan.error_prefix}{error}", file=sys.stderr)
+            return exitcodes.CONFIG
+        return None
+
     def run(self) -> int:
         become_subreaper()
         self.install_handlers()
         try:
-            code = self.acquire_locks() or self.guard()
+            code = self.config_refused() or self.acquire_locks() or self.guard()
             self.timeline.mark("guard")
             code = code or self.restore()
             if code is not None:

@@ -80,7 +80,7 @@ class Command(BaseCommand):
         if command == "serve":
             from ...serve import command as serve_command
 
-            return serve_command.run(settings, args)
+            return serve_command.run(settings, args, error_prefix="CommandError: ")
         if command == "status":
             from ... import status
 
