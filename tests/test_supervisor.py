@@ -6,6 +6,7 @@ time is scripted, through the clock the supervisor takes as an argument.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ class Clock:
 @pytest.fixture
 def server() -> Iterator[subprocess.Popen[bytes]]:
     # It ignores TERM, as a server busy finishing its requests would for a while.
-    proc = subprocess.Popen(["sh", "-c", 'trap "" TERM; exec sleep 60'], process_group=0)
+    proc = subprocess.Popen(["sh", "-c", 'trap "" TERM; exec sleep 60'], start_new_session=True)
     wait_for(lambda: psutil.Process(proc.pid).name() == "sleep", 10, "the trap to be set")
     yield proc
     if proc.poll() is None:
@@ -161,3 +162,40 @@ def test_relayed_signal_reaches_the_recorded_server(
     assert server.wait(timeout=10) == -signal.SIGUSR1
     supervisor.reap()  # the server's exit is recorded: no later signal reaches its PID
     supervisor.on_relay(signal.SIGUSR1)  # nothing to signal, no error
+
+
+@pytest.mark.parametrize("shell", [True, False], ids=["sh", "python"])
+def test_the_sleeper_ignores_group_signals_and_exits_0_when_released(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shell: bool
+) -> None:
+    """Litestream's -exec child: sh when there is one, else this Python without site."""
+    if not shell:
+        monkeypatch.setattr("django_litestream.serve.sleeper.shutil.which", lambda _name: None)
+    sleeper = Sleeper(str(tmp_path))
+    argv = sleeper.argv()
+    assert (Path(argv[0]).name == "sh") is shell
+    proc = subprocess.Popen(argv)
+    try:
+        wait_for(lambda: sleeping(proc.pid), 10, "the sleeper to wait on its FIFO")
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
+            proc.send_signal(sig)
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=0.3)  # none of them ended it
+        sleeper.release()
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def sleeping(pid: int) -> bool:
+    """True once the sleeper has its FIFO open: it ignores the signals by then (both forms
+    set the dispositions before they open it)."""
+    try:
+        return any(
+            os.readlink(f"/proc/{pid}/fd/{fd}").endswith("exec.fifo")
+            for fd in os.listdir(f"/proc/{pid}/fd")
+        )
+    except OSError:
+        return False

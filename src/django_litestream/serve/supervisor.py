@@ -94,8 +94,8 @@ def own_group_kwargs(umask: int | None) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     if sys.version_info >= (3, 11):
         kwargs["process_group"] = 0
-    else:  # pragma: no cover - Python 3.10
-        kwargs["preexec_fn"] = os.setpgrp
+    else:  # pragma: no cover - Python 3.10: a session of its own (so a group of its own)
+        kwargs["start_new_session"] = True
     if umask is not None:
         kwargs["umask"] = umask
     return kwargs
