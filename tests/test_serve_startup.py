@@ -385,6 +385,31 @@ def test_the_server_starts_before_litestream_holds_the_database_and_loses_nothin
     assert set(range(1, acknowledged + 1)) <= ids, acknowledged
 
 
+def test_an_early_server_is_stopped_when_litestream_never_takes_over_and_nothing_is_lost(
+    project: Project, file_replica: dict[str, str], tmp_path: Path
+) -> None:
+    """The server started while Litestream started, and Litestream did not open the
+    database within --ready-timeout (its monitor ticks every 10 s here): serve stops the
+    server and exits 75. What it wrote is in the local database only; the next start sees
+    writes the replica lacks, waits for Litestream's first upload, and loses none."""
+    entry = {"path": "default", "replica": file_replica, "monitor-interval": "10s"}
+    project.configure({"dbs": [entry]})
+    write_rows(project.db, 1)
+    assert project.run("litestream", "replicate", "-once").returncode == 0
+    run = Served(project, tmp_path, "--db", str(project.db), opts=("--ready-timeout", "1"))
+    run.wait_ready()
+    assert run.wait(60) == exitcodes.NOT_READY, run.stderr()
+    assert "SIGTERM" in run.signals()
+    assert "not ready within --ready-timeout (1s)" in run.stderr()
+    acknowledged = int(Path(f"{run.log}.count").read_text())
+    assert acknowledged > 0
+    project.configure({"dbs": [{"path": "default", "replica": file_replica}]})
+    again = Served(project, tmp_path).wait_ready()
+    assert again.stop() == 0, again.stderr()
+    assert "replica confirmed in sync" in again.stderr()
+    assert restored_rows(project, tmp_path) >= acknowledged + 1
+
+
 # -- the start-up line ---------------------------------------------------------------------------
 
 
