@@ -199,3 +199,18 @@ def sleeping(pid: int) -> bool:
         )
     except OSError:
         return False
+
+
+@pytest.mark.parametrize("shell", [True, False], ids=["sh", "python"])
+def test_a_sleeper_released_before_it_starts_exits_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shell: bool
+) -> None:
+    """A stop right after the start: serve lets go before Litestream has started its -exec
+    child. The child must not wait forever for a writer of the FIFO."""
+    if not shell:
+        monkeypatch.setattr("django_litestream.serve.sleeper.shutil.which", lambda _name: None)
+    sleeper = Sleeper(str(tmp_path))
+    argv = sleeper.argv()
+    sleeper.release()
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    assert (done.returncode, done.stderr) == (0, "")

@@ -7,7 +7,7 @@ has to exit when serve says so, and never before:
 
 * it reads a FIFO in serve's private directory that the supervisor holds open (the only
   writer); the supervisor closing it (or dying: the kernel closes it) is end-of-file, and
-  the child exits 0;
+  the child exits 0 (also when the FIFO is already gone as it starts);
 * it ignores every signal a group or cgroup could send it with the rest of serve (TERM,
   INT, QUIT, HUP, USR1, USR2, TTIN, TTOU): Litestream forwards INT and TERM to its child and
   waits for it, so the stop stays the supervisor's to order (server first, then Litestream).
@@ -17,16 +17,18 @@ It is ``sh`` (about 2 MB) when there is one, else this interpreter without ``sit
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
 
 IGNORED = "HUP INT QUIT TERM USR1 USR2 TTIN TTOU"
-SHELL = f'trap "" {IGNORED}; read _ < "$0"; exit 0'
+SHELL = f'trap "" {IGNORED}; {{ read _ < "$0"; }} 2>/dev/null; exit 0'
 PYTHON = (
     "import signal,sys\n"
     "for s in (1,2,3,15,10,12,21,22): signal.signal(s,signal.SIG_IGN)\n"
-    "open(sys.argv[1],'rb').read()\n"
+    "try: open(sys.argv[1],'rb').read()\n"
+    "except OSError: pass\n"
 )
 
 
@@ -47,7 +49,13 @@ class Sleeper:
         return [sys.executable, "-I", "-S", "-c", PYTHON, self.path]
 
     def release(self) -> None:
-        """Let the child exit: Litestream then runs its final sync and exits."""
+        """Let the child exit: Litestream then runs its final sync and exits.
+
+        The FIFO goes first, then the only writer: a child that had not opened it yet (a
+        stop right after the start) finds no FIFO and exits, instead of waiting forever
+        for a writer."""
         if self.fd is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
             os.close(self.fd)
             self.fd = None
