@@ -205,12 +205,12 @@ class Supervisor:
             )
         self.stopping = signum
         self.server_deadline = self.clock() + self.plan.graceful_timeout
-        if self.server is None:
+        if self.child is None:
             self.cancel.set()  # ends every wait (guard, restore, readiness)
-        # (Once the server runs, the wait for Litestream's read lock goes on: it must hold
-        # the databases before its final sync.) Never a signal to Litestream: its -exec
-        # child exiting is what starts that final sync, after the server has exited (a
-        # second INT/TERM would make it skip it).
+        # (Once a pre-serve command or the server has run, the wait for Litestream's read
+        # lock goes on: it must hold the databases before its final sync.) Never a signal
+        # to Litestream: its -exec child exiting is what starts that final sync, after the
+        # server has exited (a second INT/TERM would make it skip it).
         self.forward_stop()
         self.advance()
 
