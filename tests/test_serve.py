@@ -558,6 +558,19 @@ def test_litestream_killed_stops_the_server(served: Project, tmp_path: Path) -> 
     assert not procs.alive(server)
 
 
+def test_a_killed_serve_leaves_no_server_running(served: Project, tmp_path: Path) -> None:
+    """SIGKILL of serve itself (the OOM killer, kill -9): the server gets TERM (it must not
+    go on serving unreplicated), Litestream's -exec child sees the FIFO close and lets
+    Litestream make its final sync and exit; nothing is left running."""
+    run = Served(served, tmp_path).wait_ready()
+    tree = run.tree()
+    assert {p.name for p in tree} >= {"litestream"}
+    run.proc.kill()
+    run.proc.wait(timeout=10)
+    wait_for(lambda: "SIGTERM" in run.signals(), 10, "the server to get TERM")
+    wait_for(lambda: not any(procs.alive(p) for p in tree), 30, "every process to exit")
+
+
 def test_no_process_outlives_serve(served: Project, tmp_path: Path) -> None:
     run = Served(served, tmp_path).wait_ready()
     tree = run.tree()

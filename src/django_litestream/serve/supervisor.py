@@ -88,19 +88,6 @@ def become_subreaper() -> None:
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
-def own_group_kwargs(umask: int | None) -> dict[str, Any]:
-    """Popen arguments for a child in its own process group with serve's original umask,
-    set up in C where this Python can (no preexec_fn in a process with threads)."""
-    kwargs: dict[str, Any] = {}
-    if sys.version_info >= (3, 11):
-        kwargs["process_group"] = 0
-    else:  # pragma: no cover - Python 3.10: a session of its own (so a group of its own)
-        kwargs["start_new_session"] = True
-    if umask is not None:
-        kwargs["umask"] = umask
-    return kwargs
-
-
 class Supervisor:
     def __init__(self, plan: Plan, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.plan = plan
@@ -290,9 +277,11 @@ class Supervisor:
 
     def start_child(self, argv: Sequence[str], *, is_server: bool) -> bool:
         try:
-            self.child = subprocess.Popen(
-                list(argv), env=self.env, **own_group_kwargs(self.plan.server_umask)
-            )
+            # Its own process group; TERM if serve dies (a SIGKILL of serve does not leave
+            # the server running unreplicated). From this (the main) thread, so that the
+            # "parent death" is serve's own exit.
+            umask = {} if self.plan.server_umask is None else {"umask": self.plan.server_umask}
+            self.child = spawn(argv, self.env, **umask)
         except OSError as exc:
             log.error("Cannot start %s: %s", argv[0], exc.strerror or exc)
             status = 127 if isinstance(exc, FileNotFoundError) else 126
