@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from django_litestream.serve import position
 from tests.ops import SIGSERVER, one_line, served_rows
 from tests.project import Project, wait_for
 
@@ -31,19 +32,19 @@ def replica_txid(project: Project) -> int:
 
 
 def write_and_replicate(project: Project, conn: sqlite3.Connection, n: int) -> set[int]:
+    meta = project.db.parent / f".{project.db.name}-litestream"
     ids = set()
     for _ in range(n):
         ids.add(conn.execute("INSERT INTO t (v) VALUES ('x') RETURNING id").fetchone()[0])
-    meta = project.db.parent / f".{project.db.name}-litestream" / "ltx" / "0"
 
-    def local() -> int:
-        names = sorted(p.name for p in meta.glob("*.ltx"))
-        return int(names[-1].split("-")[1][:16], 16) if names else 0
+    def copied() -> int:
+        """Litestream's txid once it has copied every transaction in the WAL, else 0."""
+        where = position.local(str(project.db), str(meta))
+        return where.txid if where else 0
 
-    # Litestream copies the WAL every second: once its txid has moved, the replica must
-    # hold it (and so every row above).
-    start = local()
-    target = wait_for(lambda: local() > start and local(), 30, "Litestream to copy the rows")
+    # Not "its txid moved": it may have copied the rows before anyone looked (the server
+    # starts while Litestream starts, so its first sync often comes right then).
+    target = wait_for(copied, 30, "Litestream to copy the rows")
     wait_for(lambda: replica_txid(project) >= target, 30, "the replica to hold the rows")
     return ids
 
