@@ -114,6 +114,9 @@ def test_litestream_is_released_only_after_the_server_has_exited(
     supervisor.sleeper = Sleeper(str(tmp_path))
     sleeper = subprocess.Popen(supervisor.sleeper.argv())
     try:
+        # Not before its trap is set (a TERM then ends it; serve's reaping of orphans then
+        # collects it, and this Popen reads exit 0).
+        wait_for(lambda: sleeping(sleeper.pid), 10, "the sleeper to wait on its FIFO")
         sleeper.send_signal(signal.SIGTERM)
         supervisor.on_stop(signal.SIGTERM)  # forwarded to the server, which goes on for now
         supervisor.reap()
