@@ -52,7 +52,7 @@ from . import (
     startup,
 )
 from .lock import DatabaseLock, LockHeld, lock_path
-from .plan import Plan, read_json, write_json_atomic
+from .plan import Plan, write_json_atomic
 from .readiness import Readiness
 from .sleeper import Sleeper
 
@@ -142,21 +142,18 @@ class Supervisor:
 
     # -- server process -----------------------------------------------------------------
     def server_pid(self) -> int | None:
-        data = read_json(self.plan.server_pid_path)
-        pid = data.get("pid") if data else None
-        return pid if isinstance(pid, int) else None
+        """The server's PID while it runs; None before it starts and once it is reaped (so no
+        later signal reaches a process that reuses the PID)."""
+        if self.server is None or self.server.returncode is not None:
+            return None
+        return int(self.server.pid)
 
     def server_alive(self) -> bool:
-        """True while the server runs (once it has been reaped, it is not)."""
         return self.server_pid() is not None
 
     def server_started(self) -> bool:
         """True once the server has been started (it stays true after the exit)."""
-        return os.path.exists(self.plan.server_pid_path)
-
-    def server_exited(self) -> bool:
-        data = read_json(self.plan.server_pid_path)
-        return data is not None and "exited" in data
+        return self.server is not None
 
     def signal_server(self, signum: int, *, group: bool = False) -> bool:
         pid = self.server_pid()
