@@ -258,6 +258,7 @@ def prepare(
         replica_check_interval=opts.replica_check_interval,
         require_replica=opts.require_replica,
         wait_for_replica=opts.wait_for_replica,
+        boot_early=not (opts.boot_after_restore or opts.pre),
         adopt_local=opts.adopt_local,
         restore_over_local=opts.restore_over_local,
         shutdown_sync_timeout=shutdown_sync_timeout(data.get("shutdown-sync-timeout")),

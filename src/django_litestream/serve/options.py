@@ -90,6 +90,16 @@ OPTIONS = (
         kind="flag",
     ),
     Option(
+        "--boot-after-restore",
+        "boot_after_restore",
+        False,
+        "Start the server only once the restore is done. By default, when the server is "
+        "gunicorn with no configuration file of its own, it boots while missing databases "
+        "are restored and accepts requests only after; use this when the application reads "
+        "the database while it is imported.",
+        kind="flag",
+    ),
+    Option(
         "--verbose",
         "verbose",
         False,
@@ -150,6 +160,7 @@ class ServeOptions:
     alert_webhook: str = ""
     require_replica: bool = False
     wait_for_replica: bool = False
+    boot_after_restore: bool = False
     verbose: bool = False
     adopt_local: bool = False
     restore_over_local: bool = False

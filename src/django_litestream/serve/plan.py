@@ -54,6 +54,7 @@ class Plan(NamedTuple):
     server_umask: int | None = None  # the server's and --pre commands': serve's own at start
     alert_webhook: str = ""  # POST a JSON event when a replica outage starts and ends
     wait_for_replica: bool = False  # before the server starts, every replica holds its db
+    boot_early: bool = True  # gunicorn may boot during the restore (earlyboot.py)
     config_check_pid: int = 0  # the child asking the binary about the configuration
     error_prefix: str = ""  # how the entry point prints an error ("CommandError: ")
 

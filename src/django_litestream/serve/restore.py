@@ -147,6 +147,35 @@ def restore_one(
         return Outcome(db, FAILED, f"the restored copy cannot be opened: {exc}")
 
 
+APPEARED = (
+    "the database file was created by another process while it was being restored, so the "
+    "restored copy was not put in its place (that process would have kept writing to a "
+    "file nobody reads). Is the application opening the database while it is imported "
+    "(at module level, or in an AppConfig.ready())? Move that query into a request or a "
+    "command, or start serve with --boot-after-restore so that the server starts only "
+    "after the restore"
+)
+
+
+def put_in_place(tmp: str, path: str) -> bool:
+    """Move ``tmp`` to ``path`` unless something created ``path`` meanwhile; False if so.
+
+    A hard link never replaces an existing file (a rename would, under a connection that
+    already has the old file open). Where links are not supported, a rename after a look.
+    """
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    except OSError:
+        if os.path.lexists(path):
+            return False
+        os.replace(tmp, path)
+        return True
+    os.unlink(tmp)
+    return True
+
+
 # Said after every local failure to write beside a database.
 WRITE_HINT = (
     "Check that its directory exists (or can be created) and that this user may write there."
@@ -155,6 +184,8 @@ WRITE_HINT = (
 
 def local_hint(outcome: Outcome) -> str:
     """The next step after a failure to write beside a database."""
+    if outcome.detail == APPEARED:
+        return "Nothing was lost: the replica is unchanged."
     if hints.is_disk_full(outcome.detail):
         hint = hints.storage_hint(outcome.detail)
         return f"{hint[0].upper()}{hint[1:]}."
@@ -180,6 +211,8 @@ def _restore(
 ) -> Outcome:
     started = time.monotonic()
     os.makedirs(os.path.dirname(db.path), exist_ok=True)
+    _remove(db.path)  # an empty file (missing, too): the restored copy must not replace one
+    # that something opens while this runs
     tmp = f"{db.path}.restoring"
     deadline = started + timeout
     delay = 0.5
@@ -201,8 +234,9 @@ def _restore(
                 return Outcome(
                     db, FAILED, f"the restored copy failed its integrity check: {problem}"
                 )
-            _remove(db.path)
-            os.replace(tmp, db.path)
+            if not put_in_place(tmp, db.path):
+                _remove(tmp)
+                return Outcome(db, FAILED, APPEARED, local=True)
             return Outcome(db, RESTORED, seconds=time.monotonic() - started)
         if code is None:
             last = "no answer from the replica"

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..guard import is_missing
 from ..runner import (
     SECRET_ENV_PREFIX,
     THREAD_CHILDREN,
@@ -114,6 +115,8 @@ class Supervisor:
         self.pre_done = 0
         self.forwarded = False  # the stop signal reached the running child once
         self.server: subprocess.Popen[bytes] | None = None
+        self.booting: subprocess.Popen[bytes] | None = None  # the server, booted early
+        self.gate: Any = None  # earlyboot.Gate: its go
         self.server_started_at = 0.0
         self.watch: Any = None
         self.outcome_found: dict[str, Any] | None = None
@@ -261,7 +264,7 @@ class Supervisor:
         """
         if not hasattr(os, "waitid"):  # not Linux: no subreaper, so no orphans come here
             return
-        mine = {p.pid for p in (self.litestream, self.child) if p is not None}
+        mine = {p.pid for p in (self.litestream, self.child, self.booting) if p is not None}
         while True:
             try:
                 info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
@@ -272,13 +275,19 @@ class Supervisor:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(info.si_pid, os.WNOHANG)
 
+    def spawn_child(
+        self, argv: Sequence[str], env: dict[str, str], **kwargs: Any
+    ) -> subprocess.Popen[bytes]:
+        # Its own process group; TERM if serve dies (a SIGKILL of serve does not leave the
+        # server running unreplicated). From this (the main) thread, so that the "parent
+        # death" is serve's own exit.
+        if self.plan.server_umask is not None:
+            kwargs["umask"] = self.plan.server_umask
+        return spawn(argv, env, **kwargs)
+
     def start_child(self, argv: Sequence[str], *, is_server: bool) -> bool:
         try:
-            # Its own process group; TERM if serve dies (a SIGKILL of serve does not leave
-            # the server running unreplicated). From this (the main) thread, so that the
-            # "parent death" is serve's own exit.
-            umask = {} if self.plan.server_umask is None else {"umask": self.plan.server_umask}
-            self.child = spawn(argv, self.env, **umask)
+            child = self.spawn_child(argv, self.env)
         except OSError as exc:
             log.error("Cannot start %s: %s", argv[0], exc.strerror or exc)
             status = 127 if isinstance(exc, FileNotFoundError) else 126
@@ -287,13 +296,18 @@ class Supervisor:
             else:
                 self.finish({"outcome": result.PRE_FAILED, "command": list(argv), "status": status})
             return False
+        self.adopt(child, is_server=is_server)
+        return True
+
+    def adopt(self, child: subprocess.Popen[bytes], *, is_server: bool) -> None:
+        """``child`` runs (started now, or booted early and now told to go)."""
+        self.child = child
         self.forwarded = False
         if is_server:
-            self.server = self.child
+            self.server = child
             self.server_started_at = time.monotonic()
-            write_json_atomic(self.plan.server_pid_path, {"pid": self.child.pid})
+            write_json_atomic(self.plan.server_pid_path, {"pid": child.pid})
         self.forward_stop()
-        return True
 
     def child_exited(self, status: int) -> None:
         if self.child is self.server:
@@ -361,8 +375,37 @@ class Supervisor:
         self.stage = SERVING
         log.info("%s", logs.starting(self.plan.command, len(self.plan.dbs)))
         self.timeline.mark("server")
-        if self.start_child(self.plan.command, is_server=True):
+        if self.booting is not None:
+            booted, self.booting = self.booting, None
+            self.gate.open()
+            self.adopt(booted, is_server=True)
+            self.reap()  # it may have exited while it booted (its SIGCHLD came during the restore)
             self.start_watch()
+        elif self.start_child(self.plan.command, is_server=True):
+            self.start_watch()
+
+    def boot_early(self) -> None:
+        """Boot gunicorn now, to accept only once the restore is done (``earlyboot.py``)."""
+        if not self.plan.boot_early or not any(is_missing(db.path) for db in self.plan.dbs):
+            return
+        from . import earlyboot
+
+        gunicorn, why = earlyboot.refusal(self.plan.command, self.env, os.getcwd(), sys.executable)
+        if why:
+            if gunicorn:
+                log.info("gunicorn boots after the restore: %s", why)
+            return
+        gate = earlyboot.Gate(self.plan.runtime_dir)
+        try:
+            self.booting = self.spawn_child(
+                self.plan.command, gate.env(self.env), pass_fds=(gate.read_fd,)
+            )
+        except OSError:
+            return  # started (and said) after the restore, as without the early boot
+        finally:
+            gate.spawned()
+        self.gate = gate
+        log.info("Booting the server during the restore; it accepts requests only after it")
 
     def start_watch(self) -> None:
         """The replica checks, once the server runs and Litestream holds every database."""
@@ -639,6 +682,8 @@ class Supervisor:
         try:
             code = self.config_refused() or self.acquire_locks() or self.guard()
             self.timeline.mark("guard")
+            if code is None:
+                self.boot_early()
             code = code or self.restore()
             if code is not None:
                 return code
@@ -649,6 +694,9 @@ class Supervisor:
                 self.tick()
             return self.outcome()
         finally:
+            if self.booting is not None:  # never told to go
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.booting.pid, signal.SIGTERM)
             self.stop_leftovers()
             for lock in self.locks:
                 lock.release()

@@ -1,0 +1,265 @@
+"""gunicorn boots while serve restores, and accepts only after (``serve/earlyboot.py``).
+
+The restore is held (a ``bin_path`` wrapper that runs the real binary, but holds
+``restore`` until the test releases it), so the order is the test's to see: both workers
+import the application during the restore, a request sent then is answered only after
+it, from the restored database, and every acknowledged id is in the replica at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from django_litestream.serve import earlyboot, exitcodes
+from django_litestream.serve.restore import APPEARED
+from tests import procs
+from tests.project import Project, wait_for
+from tests.durability import listen_port
+from tests.test_serve_startup import LITESTREAM, fresh_machine
+
+ROWS = 30
+HELD = """#!/bin/sh
+if [ "$1" = restore ]; then
+    : > "$HOLD_DIR/restore-started"
+    while [ ! -e "$HOLD_DIR/release" ]; do sleep 0.02; done
+fi
+exec "$REAL_LITESTREAM" "$@"
+"""
+# The application, as imported by each gunicorn worker; it says so with a file.
+MARKED = (
+    "import os\n"
+    "from testapp.wsgi import application\n"
+    "{touch}"
+    "open(os.path.join(os.environ['HOLD_DIR'], f'booted-{{os.getpid()}}'), 'w').close()\n"
+)
+TOUCHES_DB = "from django.db import connection\nconnection.ensure_connection()\n"
+
+
+class Held:
+    """serve with gunicorn (2 workers) on a cold start whose restore is held."""
+
+    def __init__(self, project: Project, tmp: Path, *opts: str, touch: bool = False) -> None:
+        self.project = project
+        self.hold = tmp / "hold"
+        self.hold.mkdir(exist_ok=True)
+        for left in self.hold.glob("booted-*"):  # an earlier run's
+            left.unlink()
+        wrapper = tmp / "litestream-held"
+        wrapper.write_text(HELD)
+        wrapper.chmod(0o755)
+        replica = {"type": "file", "path": str(tmp / "replica")}
+        project.configure(
+            {"bin_path": str(wrapper), "dbs": [{"path": "default", "replica": replica}]}
+        )
+        (project.root / "testapp" / "marked.py").write_text(
+            MARKED.format(touch=TOUCHES_DB if touch else "")
+        )
+        self.env = {"HOLD_DIR": str(self.hold), "REAL_LITESTREAM": LITESTREAM}
+        self.port = listen_port()
+        self.err = tmp / f"serve-{os.urandom(3).hex()}.err"
+        self.opts = opts
+
+    def backup(self) -> None:
+        """ROWS acknowledged rows in the replica; then the machine loses its disk."""
+        conn = sqlite3.connect(self.project.db)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE acks (id INTEGER PRIMARY KEY, v TEXT)")
+        with conn:
+            conn.executemany("INSERT INTO acks (v) VALUES (?)", [("x",)] * ROWS)
+        conn.close()
+        (self.hold / "release").touch()
+        done = self.project.run("litestream", "replicate", "-once", env=self.env)
+        assert done.returncode == 0, done.stderr
+        (self.hold / "release").unlink()
+        fresh_machine(self.project)
+
+    def start(self) -> Held:
+        gunicorn = [
+            sys.executable, "-m", "gunicorn", "testapp.marked:application",
+            "-b", f"127.0.0.1:{self.port}", "-w", "2", "--no-control-socket",
+        ]  # fmt: skip
+        with self.err.open("w") as err:
+            self.proc = self.project.spawn(
+                "litestream", "serve", *self.opts, "--", *gunicorn,
+                env=self.env, stdout=err, stderr=err,
+            )  # fmt: skip
+        return self
+
+    def booted(self) -> list[Path]:
+        return sorted(self.hold.glob("booted-*"))
+
+    def release(self) -> None:
+        (self.hold / "release").touch()
+
+    def stderr(self) -> str:
+        return self.err.read_text()
+
+    def wait(self, timeout: float = 60) -> int:
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def insert(self, answers: list[str]) -> threading.Thread:
+        def post() -> None:
+            request = urllib.request.Request(f"http://127.0.0.1:{self.port}/insert", b"")
+            with urllib.request.urlopen(request, timeout=120) as response:
+                answers.append(response.read().decode())
+
+        thread = threading.Thread(target=post, daemon=True)
+        thread.start()
+        return thread
+
+
+def replica_ids(project: Project, tmp: Path) -> list[int]:
+    out = tmp / f"restored-{os.urandom(3).hex()}.db"
+    (tmp / "hold" / "release").touch()
+    env = {"HOLD_DIR": str(tmp / "hold"), "REAL_LITESTREAM": LITESTREAM}
+    result = project.run("litestream", "restore", "-o", str(out), "default", env=env)
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(out) as conn:
+        return [row[0] for row in conn.execute("SELECT id FROM acks ORDER BY id")]
+
+
+def test_gunicorn_boots_during_the_restore_and_answers_only_after_it(
+    project: Project, tmp_path: Path
+) -> None:
+    held = Held(project, tmp_path)
+    held.backup()
+    held.start()
+    try:
+        wait_for(lambda: len(held.booted()) == 2, 60, "both workers to import the application")
+        assert (held.hold / "restore-started").exists()
+        assert not project.db.exists()  # the restore has not even begun writing
+        answers: list[str] = []
+        # The socket is bound, so the request waits in its backlog; had a worker taken it,
+        # Django would have created an empty database, and the restore would refuse it.
+        thread = held.insert(answers)
+        held.release()
+        thread.join(60)
+        assert answers == [str(ROWS + 1)], held.stderr()  # the restored database's next id
+        assert "Booting the server during the restore" in held.stderr()
+        held.proc.send_signal(signal.SIGTERM)
+        assert held.wait() == 0, held.stderr()
+    finally:
+        held.release()
+        if held.proc.poll() is None:
+            os.killpg(held.proc.pid, signal.SIGKILL)
+    assert "replica confirmed in sync" in held.stderr()
+    assert replica_ids(project, tmp_path) == list(range(1, ROWS + 2))
+
+
+def test_an_application_that_opens_the_database_at_import_is_refused_then_boots_after(
+    project: Project, tmp_path: Path
+) -> None:
+    held = Held(project, tmp_path, touch=True)
+    held.backup()
+    held.start()
+    try:
+        wait_for(lambda: len(held.booted()) == 2, 60, "both workers to import the application")
+        assert project.db.exists()  # created by the import, during the restore
+        held.release()
+        assert held.wait() == exitcodes.RESTORE_FAILED, held.stderr()
+    finally:
+        held.release()
+    err = held.stderr()
+    assert APPEARED in err and "--boot-after-restore" in err, err
+    assert "Traceback" not in err
+    assert not procs.children(held.proc.pid)
+    assert replica_ids(project, tmp_path) == list(range(1, ROWS + 1))  # the replica is intact
+
+    # The option the message names: the server starts after the restore, and serves.
+    (project.root / "db.sqlite3").unlink()
+    after = Held(project, tmp_path, "--boot-after-restore", touch=True)
+    after.start()
+    try:
+        answers: list[str] = []
+        wait_for(lambda: len(after.booted()) == 2, 60, "both workers to import the application")
+        after.insert(answers).join(60)
+        assert answers == [str(ROWS + 1)], after.stderr()
+        assert "Booting the server during the restore" not in after.stderr()
+        after.proc.send_signal(signal.SIGTERM)
+        assert after.wait() == 0, after.stderr()
+    finally:
+        if after.proc.poll() is None:
+            os.killpg(after.proc.pid, signal.SIGKILL)
+    assert replica_ids(project, tmp_path) == list(range(1, ROWS + 2))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["term", "kill"])
+def test_a_stop_during_the_restore_leaves_no_server(
+    project: Project, tmp_path: Path, sig: int
+) -> None:
+    held = Held(project, tmp_path)
+    held.backup()
+    held.start()
+    try:
+        wait_for(lambda: len(held.booted()) == 2, 60, "both workers to import the application")
+        server = [p.process for p in procs.children(held.proc.pid) if "gunicorn" in p.cmdline]
+        assert len(server) == 3, server  # the master and its two workers
+        held.proc.send_signal(sig)
+        code = held.wait()
+        assert code == (-signal.SIGKILL if sig == signal.SIGKILL else 128 + sig), held.stderr()
+        gone, alive = psutil.wait_procs(server, timeout=30)
+        assert not alive, alive
+    finally:
+        held.release()
+    assert not project.db.exists()
+    assert "Traceback" not in held.stderr()
+
+
+# -- when the server may boot early ---------------------------------------------------------
+
+PY = sys.executable
+GUNICORN = str(Path(PY).parent / "gunicorn")
+
+
+@pytest.mark.parametrize(
+    ("command", "env", "expected"),
+    [
+        ([PY, "-m", "gunicorn", "app.wsgi"], {}, (True, "")),
+        ([GUNICORN, "-w", "2", "app.wsgi"], {}, (True, "")),
+        ([PY, "-m", "gunicorn", "-c", "conf.py", "app.wsgi"], {}, (True, "configuration")),
+        ([PY, "-m", "gunicorn", "-cconf.py", "app.wsgi"], {}, (True, "configuration")),
+        ([PY, "-m", "gunicorn", "--conf=x.py", "app.wsgi"], {}, (True, "configuration")),
+        ([PY, "-m", "gunicorn", "app.wsgi"], {"GUNICORN_CMD_ARGS": "-c x"}, (True, "config")),
+        (["/nonexistent/python3", "-m", "gunicorn", "app.wsgi"], {}, (True, "environment")),
+        ([PY, "manage.py", "runserver"], {}, (False, "not gunicorn")),
+        (["uvicorn", "app.asgi:application"], {}, (False, "not gunicorn")),
+    ],
+)
+def test_when_gunicorn_may_boot_during_the_restore(
+    tmp_path: Path, command: list[str], env: dict[str, str], expected: tuple[bool, str]
+) -> None:
+    gunicorn, why = earlyboot.refusal(
+        command, {"PATH": os.environ["PATH"], **env}, str(tmp_path), PY
+    )
+    assert gunicorn == expected[0]
+    assert (expected[1] in why) if expected[1] else why == ""
+
+
+def test_a_gunicorn_conf_py_in_the_working_directory_keeps_the_boot_after(tmp_path: Path) -> None:
+    (tmp_path / "gunicorn.conf.py").write_text("workers = 2\n")
+    assert earlyboot.refusal([PY, "-m", "gunicorn", "app.wsgi"], {}, str(tmp_path), PY) == (
+        True,
+        "gunicorn reads gunicorn.conf.py from the working directory",
+    )
+
+
+def test_the_gate_module_sets_no_gunicorn_setting_but_its_hook() -> None:
+    from gunicorn.config import KNOWN_SETTINGS
+
+    from django_litestream.serve import gunicorn_gate
+
+    settings = {s.name for s in KNOWN_SETTINGS}
+    assert set(vars(gunicorn_gate)) & settings == {"post_worker_init"}
