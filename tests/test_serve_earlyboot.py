@@ -22,8 +22,8 @@ import pytest
 from django_litestream.serve import earlyboot, exitcodes
 from django_litestream.serve.restore import APPEARED
 from tests import procs
-from tests.project import Project, wait_for
 from tests.durability import listen_port
+from tests.project import Project, wait_for
 from tests.test_serve_startup import LITESTREAM, fresh_machine
 
 ROWS = 30

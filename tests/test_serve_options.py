@@ -153,8 +153,9 @@ def test_bad_command_line_values(args: list[str], message: str) -> None:
             {"graceful_timout": 3},
             "LITESTREAM['serve'] has unknown key(s) 'graceful_timout'. Did you mean "
             "'graceful_timeout'? Known keys: adopt_local, alert_webhook, boot_after_restore, "
-            "command, graceful_timeout, pre, ready_timeout, replica_check_interval, require_replica, "
-            "restore_over_local, restore_timeout, umask, verbose, wait_for_replica.",
+            "command, graceful_timeout, pre, ready_timeout, replica_check_interval, "
+            "require_replica, restore_over_local, restore_timeout, umask, verbose, "
+            "wait_for_replica.",
         ),
     ],
 )
