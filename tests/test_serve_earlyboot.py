@@ -8,6 +8,7 @@ it, from the restored database, and every acknowledged id is in the replica at t
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -19,7 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from django_litestream.serve import earlyboot, exitcodes
+from django_litestream.serve import earlyboot, exitcodes, lock
 from django_litestream.serve.restore import APPEARED
 from tests import procs
 from tests.durability import listen_port
@@ -216,6 +217,43 @@ def test_a_stop_during_the_restore_leaves_no_server(
         held.release()
     assert not project.db.exists()
     assert "Traceback" not in held.stderr()
+
+
+def test_a_warm_start_boots_gunicorn_before_the_exec_and_keeps_the_lock(
+    project: Project, tmp_path: Path
+) -> None:
+    """The head start: the Django side takes the locks and boots gunicorn before it execs
+    the supervisor, which adopts both. A second serve is still refused, and gunicorn was
+    started before Litestream."""
+    held = Held(project, tmp_path)
+    held.backup()
+    held.release()  # nothing is held: the restore below is a normal one
+    first = project.run("litestream", "restore", "default", env=held.env)
+    assert first.returncode == 0, first.stderr
+    held.start()
+    try:
+        answers: list[str] = []
+        wait_for(lambda: len(held.booted()) == 2, 60, "both workers to import the application")
+        held.insert(answers).join(60)
+        assert answers == [str(ROWS + 1)], held.stderr()
+        tree = procs.children(held.proc.pid, recursive=False)
+        (master,) = [p.process for p in tree if "gunicorn" in p.cmdline]
+        (litestream,) = [p.process for p in tree if p.argv[1:2] == ("replicate",)]
+        assert master.create_time() < litestream.create_time()
+        record = lock.holder(str(project.db))  # the lock the Django side took, adopted
+        assert record is not None and record["pid"] == held.proc.pid
+        plan = Path(record["state"]).parent / "plan.json"
+        assert json.loads(plan.read_text())["booted_pid"] == master.pid
+        second = project.run("litestream", "serve", "--", sys.executable, "-c", "pass")
+        assert second.returncode == exitcodes.LOCKED, second.stderr
+        assert f"(PID {held.proc.pid}) is already serving" in second.stderr
+        held.proc.send_signal(signal.SIGTERM)
+        assert held.wait() == 0, held.stderr()
+    finally:
+        if held.proc.poll() is None:
+            os.killpg(held.proc.pid, signal.SIGKILL)
+    assert "Booting the server during the restore" not in held.stderr()
+    assert replica_ids(project, tmp_path) == list(range(1, ROWS + 2))
 
 
 # -- when the server may boot early ---------------------------------------------------------

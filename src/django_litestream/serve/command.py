@@ -285,6 +285,9 @@ def run(settings: Settings, args: Sequence[str], *, error_prefix: str = "") -> i
     """Prepare, then ``exec`` the supervisor. ``error_prefix``: how this entry point prints
     an error (``CommandError: `` under manage.py), for the ones the supervisor says."""
     plan, env = prepare(settings, args, os.environ, error_prefix)
+    from . import earlyboot
+
+    plan = earlyboot.head_start(plan)
     sys.stdout.flush()
     sys.stderr.flush()
     # The supervisor, Litestream and the restores inherit it; the supervisor gives the server

@@ -46,6 +46,11 @@ class DatabaseLock:
         os.pwrite(fd, json.dumps(info).encode(), 0)
         self.fd = fd
 
+    def adopt(self, fd: int) -> None:
+        """Hold the lock this process took before its ``exec`` (``earlyboot.head_start``)."""
+        os.set_inheritable(fd, False)
+        self.fd = fd
+
     def release(self) -> None:
         if self.fd is not None:
             os.ftruncate(self.fd, 0)

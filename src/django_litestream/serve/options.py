@@ -93,10 +93,10 @@ OPTIONS = (
         "--boot-after-restore",
         "boot_after_restore",
         False,
-        "Start the server only once the restore is done. By default, when the server is "
-        "gunicorn with no configuration file of its own, it boots while missing databases "
-        "are restored and accepts requests only after; use this when the application reads "
-        "the database while it is imported.",
+        "Start the server only once it may accept requests (after the guard, the restore "
+        "and Litestream's readiness). By default gunicorn with no configuration file of its "
+        "own boots at once, while missing databases are restored, and accepts requests only "
+        "then; use this when the application opens the database while it is imported.",
         kind="flag",
     ),
     Option(

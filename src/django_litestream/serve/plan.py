@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from ..runner import write_private
+from ..runner import SECRET_ENV_PREFIX, write_private
 
 
 class PlanDB(NamedTuple):
@@ -57,6 +57,11 @@ class Plan(NamedTuple):
     boot_early: bool = True  # gunicorn may boot during the restore (earlyboot.py)
     config_check_pid: int = 0  # the child asking the binary about the configuration
     error_prefix: str = ""  # how the entry point prints an error ("CommandError: ")
+    # A head start before the exec (earlyboot.head_start): the locks the Django side took
+    # (one fd per database, in order), and the server it booted with its gate's write end.
+    lock_fds: tuple[int, ...] = ()
+    booted_pid: int = 0
+    gate_fd: int = -1
 
     @property
     def path(self) -> str:
@@ -67,6 +72,27 @@ class Plan(NamedTuple):
     def state_path(self) -> str:
         """The replica checks' latest findings (serve/state.py), for status and health."""
         return os.path.join(self.runtime_dir, "state.json")
+
+    def lock_record(self) -> dict[str, Any]:
+        """What the lock beside each database says of its holder (serve's PID: the same
+        before and after the ``exec``)."""
+        return {
+            "pid": os.getpid(),
+            "socket": self.socket_path,
+            "metrics": self.metrics_addr,  # read-only figures (verify, status)
+            "state": self.state_path,  # the replica checks' findings (serve/state.py)
+        }
+
+    @property
+    def go_path(self) -> str:
+        """The early-booted server's go (earlyboot.Gate)."""
+        return os.path.join(self.runtime_dir, "server.go")
+
+    def server_environ(self, environ: Mapping[str, str]) -> dict[str, str]:
+        """The server's environment: never the configuration's secrets."""
+        env = {k: v for k, v in environ.items() if not k.startswith(SECRET_ENV_PREFIX)}
+        env.update(self.server_env)
+        return env
 
     @property
     def server_pid_path(self) -> str:
@@ -88,7 +114,9 @@ class Plan(NamedTuple):
             "dbs": [db._asdict() for db in self.dbs],
             "server_env": dict(self.server_env),
         }
-        write_private(self.path, json.dumps(data))
+        tmp = f"{self.path}.new"  # saved again after a head start (earlyboot.py)
+        write_private(tmp, json.dumps(data))
+        os.replace(tmp, self.path)
         return self.path
 
     @classmethod
@@ -98,6 +126,7 @@ class Plan(NamedTuple):
         data["dbs"] = tuple(PlanDB(**db) for db in data["dbs"])
         data["command"] = tuple(data["command"])
         data["pre"] = tuple(tuple(c) for c in data["pre"])
+        data["lock_fds"] = tuple(data.get("lock_fds", ()))
         return cls(**data)
 
 

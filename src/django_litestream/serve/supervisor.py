@@ -6,7 +6,8 @@ checks deadlines (the gunicorn 24 arbiter's shape). Waits that take time (the gu
 restore, Litestream's readiness, the replica after pre-serve commands) run in threads
 that wake the loop when done; every child is started and reaped by the loop itself.
 
-The order of a run: locks, guard, restore; then a read transaction on every database
+The order of a run: locks, guard, restore (a gunicorn server booted by the Django side,
+and the locks it took, are adopted: ``earlyboot.py``); then a read transaction on every database
 (``readhold.py``), Litestream (``replicate -exec <sleeper>``, ``sleeper.py``), and at once
 the pre-serve commands and the server when the replica already holds every database (else
 after Litestream's first sync has reached the replica); the read transactions end when
@@ -30,11 +31,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from ..guard import is_missing
 from ..runner import (
-    SECRET_ENV_PREFIX,
     THREAD_CHILDREN,
     describe_status,
     exit_status,
@@ -58,6 +58,16 @@ from .readiness import Readiness
 from .sleeper import Sleeper
 
 log = logging.getLogger("django_litestream.serve")
+
+
+class Child(Protocol):
+    """A pre-serve command or the server: a Popen, or earlyboot.Booted."""
+
+    pid: int
+    returncode: int | None
+
+    def poll(self) -> int | None: ...
+
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 RELAYED = (
@@ -111,18 +121,22 @@ class Supervisor:
         self.reading: dict[str, Any] = {}  # read transactions until Litestream holds its own
         self.readiness: Readiness | None = None
         self.stage = WAITING
-        self.child: subprocess.Popen[bytes] | None = None  # the running pre command or server
+        self.child: Child | None = None  # the running pre command or server
         self.pre_done = 0
         self.forwarded = False  # the stop signal reached the running child once
-        self.server: subprocess.Popen[bytes] | None = None
-        self.booting: subprocess.Popen[bytes] | None = None  # the server, booted early
-        self.gate: Any = None  # earlyboot.Gate: its go
+        self.server: Child | None = None
+        self.booting: Child | None = None  # the server, booted early, until its go
+        self.gate: Any = None  # earlyboot.Gate: that go
+        if plan.booted_pid:  # booted by the Django side before the exec (a head start)
+            from .earlyboot import Booted, Gate
+
+            self.booting = Booted(plan.booted_pid)
+            self.gate = Gate(plan.go_path, plan.gate_fd)
         self.server_started_at = 0.0
         self.watch: Any = None
         self.outcome_found: dict[str, Any] | None = None
         self.timeline = startup.Timeline()
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(SECRET_ENV_PREFIX)}
-        self.env.update(plan.server_env)
+        self.env = plan.server_environ(os.environ)
         self.dispatch: dict[int, Callable[[int], None]] = {
             signal.SIGTERM: self.on_stop,
             signal.SIGINT: self.on_stop,
@@ -299,7 +313,7 @@ class Supervisor:
         self.adopt(child, is_server=is_server)
         return True
 
-    def adopt(self, child: subprocess.Popen[bytes], *, is_server: bool) -> None:
+    def adopt(self, child: Child, *, is_server: bool) -> None:
         """``child`` runs (started now, or booted early and now told to go)."""
         self.child = child
         self.forwarded = False
@@ -384,28 +398,20 @@ class Supervisor:
         elif self.start_child(self.plan.command, is_server=True):
             self.start_watch()
 
-    def boot_early(self) -> None:
-        """Boot gunicorn now, to accept only once the restore is done (``earlyboot.py``)."""
-        if not self.plan.boot_early or not any(is_missing(db.path) for db in self.plan.dbs):
+    def say_boot(self) -> None:
+        """Before a restore: whether the server boots meanwhile (``earlyboot.py``)."""
+        if not any(is_missing(db.path) for db in self.plan.dbs):
+            return
+        if self.booting is not None:
+            log.info("Booting the server during the restore; it accepts requests only after it")
+            return
+        if not self.plan.boot_early:
             return
         from . import earlyboot
 
         gunicorn, why = earlyboot.refusal(self.plan.command, self.env, os.getcwd(), sys.executable)
-        if why:
-            if gunicorn:
-                log.info("gunicorn boots after the restore: %s", why)
-            return
-        gate = earlyboot.Gate(self.plan.runtime_dir)
-        try:
-            self.booting = self.spawn_child(
-                self.plan.command, gate.env(self.env), pass_fds=(gate.read_fd,)
-            )
-        except OSError:
-            return  # started (and said) after the restore, as without the early boot
-        finally:
-            gate.spawned()
-        self.gate = gate
-        log.info("Booting the server during the restore; it accepts requests only after it")
+        if gunicorn and why:
+            log.info("gunicorn boots after the restore: %s", why)
 
     def start_watch(self) -> None:
         """The replica checks, once the server runs and Litestream holds every database."""
@@ -518,12 +524,11 @@ class Supervisor:
 
     # -- phases ---------------------------------------------------------------------------
     def acquire_locks(self) -> int | None:
-        info = {
-            "pid": os.getpid(),
-            "socket": self.plan.socket_path,
-            "metrics": self.plan.metrics_addr,  # read-only figures (verify, status)
-            "state": self.plan.state_path,  # the replica checks' findings (serve/state.py)
-        }
+        if self.plan.lock_fds:  # taken before the exec (earlyboot.head_start)
+            for lock, fd in zip(self.locks, self.plan.lock_fds, strict=True):
+                lock.adopt(fd)
+            return None
+        info = self.plan.lock_record()
         for lock in self.locks:
             try:
                 lock.acquire(info)
@@ -683,7 +688,7 @@ class Supervisor:
             code = self.config_refused() or self.acquire_locks() or self.guard()
             self.timeline.mark("guard")
             if code is None:
-                self.boot_early()
+                self.say_boot()
             code = code or self.restore()
             if code is not None:
                 return code
