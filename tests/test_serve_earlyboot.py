@@ -244,7 +244,9 @@ def test_a_warm_start_boots_gunicorn_before_the_exec_and_keeps_the_lock(
         assert record is not None and record["pid"] == held.proc.pid
         plan = Path(record["state"]).parent / "plan.json"
         assert json.loads(plan.read_text())["booted_pid"] == master.pid
-        second = project.run("litestream", "serve", "--", sys.executable, "-c", "pass")
+        second = project.run(
+            "litestream", "serve", "--", sys.executable, "-c", "pass", env=held.env
+        )
         assert second.returncode == exitcodes.LOCKED, second.stderr
         assert f"(PID {held.proc.pid}) is already serving" in second.stderr
         held.proc.send_signal(signal.SIGTERM)
