@@ -172,12 +172,48 @@ def spawn(argv: Sequence[str], env: Mapping[str, str], **kwargs: Any) -> subproc
     return proc
 
 
-def kill_group(proc: subprocess.Popen[Any]) -> None:
+def kill_group(proc: subprocess.Popen[Any] | Adopted) -> None:
     """SIGKILL ``proc``'s process group (:func:`spawn` made it the leader of its own)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
         proc.kill()
+
+
+class Adopted:
+    """A child this process started before an ``exec`` (so no Popen of it here), with what
+    :func:`bounded` and the serve supervisor ask of a Popen: ``pid``, ``returncode``,
+    ``poll``, ``wait``, ``kill`` and, when its output comes through a pipe, ``stdout``."""
+
+    def __init__(self, pid: int, output_fd: int = -1) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self.stdout = os.fdopen(output_fd, "rb", buffering=0) if output_fd >= 0 else None
+        if output_fd >= 0:
+            os.set_inheritable(output_fd, False)
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere: its status is lost
+                self.returncode = 255
+                return self.returncode
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0.0)
+            time.sleep(0.005)
+        return code
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
 
 
 def run_bounded(
@@ -193,9 +229,16 @@ def run_bounded(
     the run short. The whole process group is killed then, and the output is not waited
     for beyond the deadline: a grandchild that holds the pipe open cannot hang the caller.
     """
+    return bounded(start_bounded(argv, env), timeout=timeout, cancel=cancel)
+
+
+def start_bounded(
+    argv: Sequence[str], env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start what :func:`bounded` waits for: stdout and stderr into one pipe, own session."""
     # Its own session (so its own process group, for kill_group), set up in C: no Python
     # preexec_fn, which would cost a slow fork of this whole process on every call.
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         list(argv),
         env=dict(os.environ if env is None else env),
         stdin=subprocess.DEVNULL,
@@ -203,6 +246,15 @@ def run_bounded(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+def bounded(
+    proc: subprocess.Popen[bytes] | Adopted,
+    *,
+    timeout: float,
+    cancel: threading.Event | None = None,
+) -> tuple[int | None, str]:
+    """Wait for a child of :func:`start_bounded` as :func:`run_bounded` says."""
     chunks: list[bytes] = []
     done = threading.Event()
 
@@ -235,7 +287,10 @@ def run_bounded(
     if cut or not done.is_set():
         kill_group(proc)
         proc.wait()
+    if isinstance(proc, Adopted) and proc.stdout is not None and done.is_set():
+        proc.stdout.close()  # (still read by a thread otherwise: left open, never reused)
     text = b"".join(chunks).decode(errors="replace").strip()
+    assert proc.returncode is not None
     return (None if cut else exit_status(proc.returncode)), text
 
 

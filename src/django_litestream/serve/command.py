@@ -258,7 +258,7 @@ def prepare(
         replica_check_interval=opts.replica_check_interval,
         require_replica=opts.require_replica,
         wait_for_replica=opts.wait_for_replica,
-        boot_early=not (opts.boot_after_restore or opts.pre),
+        boot_early=not opts.boot_after_restore,
         adopt_local=opts.adopt_local,
         restore_over_local=opts.restore_over_local,
         shutdown_sync_timeout=shutdown_sync_timeout(data.get("shutdown-sync-timeout")),
@@ -287,7 +287,7 @@ def run(settings: Settings, args: Sequence[str], *, error_prefix: str = "") -> i
     plan, env = prepare(settings, args, os.environ, error_prefix)
     from . import earlyboot
 
-    plan = earlyboot.head_start(plan)
+    plan = earlyboot.head_start(plan, env)
     sys.stdout.flush()
     sys.stderr.flush()
     # The supervisor, Litestream and the restores inherit it; the supervisor gives the server

@@ -13,14 +13,15 @@ Only when that is certain to work: the server command is gunicorn of serve's own
 environment (its script or ``python -m gunicorn``), gunicorn reads no configuration file
 of its own (``-c``/``--config`` on its command line or in ``GUNICORN_CMD_ARGS``, a
 ``gunicorn.conf.py`` in the working directory: one configuration file is all gunicorn
-reads), and there are no pre-serve commands (what they change must be in place before the
-application is imported). Otherwise the server starts after the restore, as always.
+reads). Otherwise the server starts at the go, as always. Pre-serve commands (``migrate``)
+run while the workers wait: the application is imported before them, which is why it must
+not use the database while it is imported (nor cache what it read then).
 
 The head start (:func:`head_start`): the Django side, once it has the plan and before it
 ``exec``\ s the supervisor, takes the databases' locks and boots the server, so that the
 server's boot also overlaps the ``exec``, the supervisor's start and the guard (about
 0.06 s), on every start. The supervisor (the same PID: still the server's parent) adopts
-the locks, the server (:class:`Booted`) and the gate's write end from the plan.
+the locks, the server (``runner.Adopted``) and the gate's write end from the plan.
 """
 
 from __future__ import annotations
@@ -30,13 +31,16 @@ import os
 import shlex
 import shutil
 import sys
-import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from .gunicorn_gate import ENV
 from .plan import Plan
 
 CONFIG = "python:django_litestream.serve.gunicorn_gate"
+# The head start's Popen objects, alive until the exec: a collected one would close its
+# output pipe, or be reaped by subprocess's cleanup before the supervisor adopts it.
+KEPT: list[Any] = []
 
 
 def own_config(args: Sequence[str]) -> bool:
@@ -133,77 +137,67 @@ class Gate:
         os.close(self.write_fd)
 
 
-class Booted:
-    """The server the Django side started before its ``exec``: this process's child, with
-    no Popen here. Just what the supervisor asks of a child (``pid``, ``returncode``,
-    ``poll``, ``wait``)."""
+def head_start(plan: Plan, env: Mapping[str, str]) -> Plan:
+    """Before the ``exec``: take the locks, start the restores, boot gunicorn.
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.returncode: int | None = None
-
-    def poll(self) -> int | None:
-        if self.returncode is None:
-            try:
-                pid, status = os.waitpid(self.pid, os.WNOHANG)
-            except ChildProcessError:  # reaped elsewhere: its status is lost
-                self.returncode = 255
-                return self.returncode
-            if pid:
-                self.returncode = os.waitstatus_to_exitcode(status)
-        return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"process {self.pid} is still running")
-            time.sleep(0.01)
-        assert self.returncode is not None
-        return self.returncode
-
-
-def head_start(plan: Plan) -> Plan:
-    """Before the ``exec``: take the locks and boot gunicorn, when it may boot early.
-
-    Anything that does not go as planned (a lock held by another serve, a server that
-    cannot be started) leaves it all to the supervisor, which says what is wrong.
+    ``env`` is the supervisor's (the configuration's secrets included: the restores need
+    them). A database that is missing but not simply absent (an empty file, a ``-wal`` or
+    Litestream's state left behind) is the supervisor's to restore, and the server then
+    boots at its go: every database the restore may create must have been decided absent
+    before anything of the application runs. A lock held by another serve, or anything
+    that fails here, leaves it all to the supervisor, which says what is wrong.
     """
-    if not plan.boot_early:
-        return plan
-    env = plan.server_environ(os.environ)
-    _, why = refusal(plan.command, env, os.getcwd(), sys.executable)
-    if why:
-        return plan
+    from ..guard import is_missing
     from ..runner import spawn
+    from . import restore
     from .lock import DatabaseLock, LockHeld
 
     locks = [DatabaseLock(db.path) for db in plan.dbs]
-    record = plan.lock_record()
-    mask = os.umask(plan.umask)  # a database directory it creates is serve's, as after the exec
+    mask = os.umask(plan.umask)  # what it creates is serve's, as after the exec
     try:
-        for lock in locks:
-            lock.acquire(record)
-    except (LockHeld, OSError):
-        for lock in locks:
-            lock.release()
-        return plan
+        try:
+            for lock in locks:
+                lock.acquire(plan.lock_record())
+        except (LockHeld, OSError):
+            for lock in locks:
+                lock.release()
+            return plan
+        restoring: list[tuple[str, int, int]] = []
+        boot = plan.boot_early
+        for db in plan.dbs:
+            if not is_missing(db.path):
+                continue
+            try:
+                proc = restore.start_early(
+                    db, binary=plan.binary, config_path=plan.config_path, env=env
+                )
+            except OSError:
+                proc = None
+            if proc is None:
+                boot = False
+                continue
+            KEPT.append(proc)
+            assert proc.stdout is not None
+            restoring.append((db.path, proc.pid, proc.stdout.fileno()))
     finally:
         os.umask(mask)  # the server keeps the user's
-    gate = Gate(plan.go_path)
-    try:
-        server = spawn(plan.command, gate.env(env), pass_fds=(gate.read_fd,))
-    except OSError:
-        os.close(gate.write_fd)
-        for lock in locks:
-            lock.release()
-        return plan
-    finally:
-        with contextlib.suppress(OSError):
-            gate.spawned()
+    booted, gate_fd = 0, -1
+    server_env = plan.server_environ(os.environ)
+    if boot and not refusal(plan.command, server_env, os.getcwd(), sys.executable)[1]:
+        gate = Gate(plan.go_path)
+        try:
+            KEPT.append(spawn(plan.command, gate.env(server_env), pass_fds=(gate.read_fd,)))
+            booted, gate_fd = KEPT[-1].pid, gate.write_fd
+        except OSError:
+            os.close(gate.write_fd)
+        finally:
+            with contextlib.suppress(OSError):
+                gate.spawned()
     fds = tuple(lock.fd for lock in locks if lock.fd is not None)
-    for fd in (*fds, gate.write_fd):
+    for fd in (*fds, *(fd for _, _, fd in restoring), *([gate_fd] if booted else [])):
         os.set_inheritable(fd, True)
-    plan = plan._replace(lock_fds=fds, booted_pid=server.pid, gate_fd=gate.write_fd)
+    plan = plan._replace(
+        lock_fds=fds, restoring=tuple(restoring), booted_pid=booted, gate_fd=gate_fd
+    )
     plan.save()
     return plan

@@ -60,6 +60,7 @@ class Plan(NamedTuple):
     # A head start before the exec (earlyboot.head_start): the locks the Django side took
     # (one fd per database, in order), and the server it booted with its gate's write end.
     lock_fds: tuple[int, ...] = ()
+    restoring: tuple[tuple[str, int, int], ...] = ()  # (database, pid, its output's fd)
     booted_pid: int = 0
     gate_fd: int = -1
 
@@ -127,6 +128,7 @@ class Plan(NamedTuple):
         data["command"] = tuple(data["command"])
         data["pre"] = tuple(tuple(c) for c in data["pre"])
         data["lock_fds"] = tuple(data.get("lock_fds", ()))
+        data["restoring"] = tuple(tuple(r) for r in data.get("restoring", ()))
         return cls(**data)
 
 

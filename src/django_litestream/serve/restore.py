@@ -23,10 +23,10 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..guard import is_missing
-from ..runner import run_bounded
+from ..runner import Adopted, bounded, run_bounded, start_bounded
 from . import exitcodes, hints
 from .plan import PlanDB
 
@@ -128,14 +128,26 @@ def restore_one(
     env: Mapping[str, str],
     timeout: float,
     cancel: threading.Event,
+    first: Adopted | None = None,
 ) -> Outcome:
-    """Restore ``db`` if it is missing; a local error (a path, a permission) is an outcome."""
-    if not is_missing(db.path):
+    """Restore ``db`` if it is missing; a local error (a path, a permission) is an outcome.
+
+    With ``first`` (started before the ``exec``, when ``db`` had no file and left nothing
+    behind) that was decided then: a file there now was created meanwhile, and the restored
+    copy will not replace it (``put_in_place``).
+    """
+    if first is None and not is_missing(db.path):
         return Outcome(db, PRESENT)
     try:
-        stale = set_aside_leftovers(db) or ""
+        stale = "" if first is not None else set_aside_leftovers(db) or ""
         outcome = _restore(
-            db, binary=binary, config_path=config_path, env=env, timeout=timeout, cancel=cancel
+            db,
+            binary=binary,
+            config_path=config_path,
+            env=env,
+            timeout=timeout,
+            cancel=cancel,
+            first=first,
         )
         return outcome._replace(leftovers=stale)
     except (OSError, sqlite3.Error) as exc:
@@ -200,6 +212,24 @@ def describe_error(exc: Exception) -> str:
     return f"{exc.strerror or exc}{where}"
 
 
+def restore_argv(db: PlanDB, binary: str, config_path: str) -> list[str]:
+    """One restore attempt of ``db``, into ``<db>.restoring``."""
+    tmp = f"{db.path}.restoring"
+    return [binary, "restore", "-config", config_path, "-if-replica-exists", "-o", tmp, db.path]
+
+
+def start_early(db: PlanDB, *, binary: str, config_path: str, env: Mapping[str, str]) -> Any:
+    """The first restore attempt of a database that has no file and left nothing behind,
+    started by the Django side before its ``exec`` (``earlyboot.head_start``); else None
+    (an empty file, a ``-wal`` or Litestream's state: the supervisor deals with those)."""
+    sidecars = [db.path + suffix for suffix in ("", "-wal", "-journal", "-shm")]
+    if any(os.path.lexists(p) for p in (*sidecars, db.meta_path or db.path)):
+        return None
+    os.makedirs(os.path.dirname(db.path), exist_ok=True)
+    _remove(f"{db.path}.restoring")
+    return start_bounded(restore_argv(db, binary, config_path), env)
+
+
 def _restore(
     db: PlanDB,
     *,
@@ -208,20 +238,25 @@ def _restore(
     env: Mapping[str, str],
     timeout: float,
     cancel: threading.Event,
+    first: Adopted | None = None,
 ) -> Outcome:
     started = time.monotonic()
     os.makedirs(os.path.dirname(db.path), exist_ok=True)
-    _remove(db.path)  # an empty file (missing, too): the restored copy must not replace one
-    # that something opens while this runs
+    if first is None:
+        _remove(db.path)  # an empty file counts as missing; the copy will replace no file
     tmp = f"{db.path}.restoring"
     deadline = started + timeout
     delay = 0.5
     attempt = 0
     while True:
         attempt += 1
-        _remove(tmp)
-        argv = [binary, "restore", "-config", config_path, "-if-replica-exists", "-o", tmp, db.path]
-        code, output = _run(argv, env, cancel, deadline)
+        if first is not None and attempt == 1:  # started before the exec
+            code, output = bounded(
+                first, timeout=max(0.0, deadline - time.monotonic()), cancel=cancel
+            )
+        else:
+            _remove(tmp)
+            code, output = _run(restore_argv(db, binary, config_path), env, cancel, deadline)
         if cancel.is_set():
             _remove(tmp)
             return Outcome(db, CANCELLED)
@@ -265,9 +300,12 @@ def restore_missing(
     env: Mapping[str, str],
     timeout: float,
     cancel: threading.Event,
+    started: Mapping[str, Adopted] | None = None,
 ) -> list[Outcome]:
-    """Restore every missing database concurrently; one outcome per database."""
-    missing = [db for db in dbs if is_missing(db.path)]
+    """Restore every missing database concurrently; one outcome per database. ``started``:
+    first attempts already running (``start_early``), by database path."""
+    started = started or {}
+    missing = [db for db in dbs if db.path in started or is_missing(db.path)]
     for db in missing:
         log.info("%s is missing; restoring it from %s", db.label, db.replica)
     with ThreadPoolExecutor(max_workers=max(1, len(missing))) as pool:
@@ -280,6 +318,7 @@ def restore_missing(
                 env=env,
                 timeout=timeout,
                 cancel=cancel,
+                first=started.get(db.path),
             )
             for db in missing
         }

@@ -36,6 +36,7 @@ from typing import Any, Protocol
 from ..guard import is_missing
 from ..runner import (
     THREAD_CHILDREN,
+    Adopted,
     describe_status,
     exit_status,
     signame,
@@ -61,7 +62,7 @@ log = logging.getLogger("django_litestream.serve")
 
 
 class Child(Protocol):
-    """A pre-serve command or the server: a Popen, or earlyboot.Booted."""
+    """A pre-serve command or the server: a Popen, or (booted early) runner.Adopted."""
 
     pid: int
     returncode: int | None
@@ -128,9 +129,9 @@ class Supervisor:
         self.booting: Child | None = None  # the server, booted early, until its go
         self.gate: Any = None  # earlyboot.Gate: that go
         if plan.booted_pid:  # booted by the Django side before the exec (a head start)
-            from .earlyboot import Booted, Gate
+            from .earlyboot import Gate
 
-            self.booting = Booted(plan.booted_pid)
+            self.booting = Adopted(plan.booted_pid)
             self.gate = Gate(plan.go_path, plan.gate_fd)
         self.server_started_at = 0.0
         self.watch: Any = None
@@ -570,6 +571,10 @@ class Supervisor:
 
     def restore(self) -> int | None:
         outcomes: list[restore.Outcome] = []
+        # First attempts the Django side started before the exec (earlyboot.head_start):
+        # reaped by the restore threads, never by reap_orphans.
+        started = {path: Adopted(pid, fd) for path, pid, fd in self.plan.restoring}
+        THREAD_CHILDREN.update(p.pid for p in started.values())
 
         def work() -> None:
             try:
@@ -581,6 +586,7 @@ class Supervisor:
                         env=os.environ,
                         timeout=self.plan.restore_timeout,
                         cancel=self.cancel,
+                        started=started,
                     )
                 )
             except Exception as exc:  # a bug: never let it turn into a fresh, empty start
@@ -595,6 +601,7 @@ class Supervisor:
         while worker.is_alive():
             self.wait_event(TICK, during_restore=True)
             worker.join(0)
+        THREAD_CHILDREN.difference_update(p.pid for p in started.values())
         if self.stopping is not None:
             return exit_status(-self.stopping)
         if len(outcomes) != len(self.plan.dbs):
