@@ -18,10 +18,13 @@ run while the workers wait: the application is imported before them, which is wh
 not use the database while it is imported (nor cache what it read then).
 
 The head start (:func:`head_start`): the Django side, once it has the plan and before it
-``exec``\ s the supervisor, takes the databases' locks and boots the server, so that the
-server's boot also overlaps the ``exec``, the supervisor's start and the guard (about
-0.06 s), on every start. The supervisor (the same PID: still the server's parent) adopts
-the locks, the server (``runner.Adopted``) and the gate's write end from the plan.
+``exec``\ s the supervisor, takes the databases' locks, starts the restores of databases
+that have no file (``restore.start_early``) and boots the server, so that all of them also
+overlap the ``exec`` and the supervisor's start (about 0.06 s), on every start. The
+supervisor (the same PID: still their parent) adopts the locks, the restores and the
+server (``runner.Adopted``) and the gate's write end from the plan. The server boots only
+when every missing database was found absent before it started: a database file that
+appears later can only be the application's, and the restore refuses to replace it.
 """
 
 from __future__ import annotations
