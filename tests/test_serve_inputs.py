@@ -384,6 +384,13 @@ WSGI_MARKED = (
 )
 
 
+def answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text == "ok"
+    except httpx.HTTPError:
+        return False
+
+
 def test_usr2_upgrades_gunicorn_started_by_the_default_command(
     project: Project, tmp_path, file_replica
 ):
@@ -422,6 +429,9 @@ def test_usr2_upgrades_gunicorn_started_by_the_default_command(
             if "testapp.wsgi_marked:application" in p.cmdline and p.pid not in pids()
         ]
         assert master.argv[1].endswith("/gunicorn"), master.argv  # the script
+        # Workers import the application before serve's go (early boot): wait until it
+        # serves, when serve relays signals to it.
+        wait_for(lambda: answers(port), 60, "the server to answer")
         os.kill(proc.pid, signal.SIGUSR2)
 
         def new_worker() -> int | None:
