@@ -111,6 +111,20 @@ class Held:
             if self.proc.poll() is None:
                 os.killpg(self.proc.pid, signal.SIGKILL)
 
+    def answer_then_stop(self) -> None:
+        """Once both workers have imported the application: one /insert is answered with the
+        restored database's next id, and a SIGTERM ends serve with 0."""
+        try:
+            answers: list[str] = []
+            wait_for(lambda: len(self.booted()) == 2, 60, "both workers to import the app")
+            self.insert(answers).join(60)
+            assert answers == [str(ROWS + 1)], self.stderr()
+            self.proc.send_signal(signal.SIGTERM)
+            assert self.wait() == 0, self.stderr()
+        finally:
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
     def insert(self, answers: list[str]) -> threading.Thread:
         def post() -> None:
             request = urllib.request.Request(f"http://127.0.0.1:{self.port}/insert", b"")
@@ -185,18 +199,8 @@ def test_an_application_that_opens_the_database_at_import_is_refused_then_boots_
     # The option the message names: the server starts after the restore, and serves.
     (project.root / "db.sqlite3").unlink()
     after = Held(project, tmp_path, "--boot-after-restore", touch=True)
-    after.start()
-    try:
-        answers: list[str] = []
-        wait_for(lambda: len(after.booted()) == 2, 60, "both workers to import the application")
-        after.insert(answers).join(60)
-        assert answers == [str(ROWS + 1)], after.stderr()
-        assert "Booting the server during the restore" not in after.stderr()
-        after.proc.send_signal(signal.SIGTERM)
-        assert after.wait() == 0, after.stderr()
-    finally:
-        if after.proc.poll() is None:
-            os.killpg(after.proc.pid, signal.SIGKILL)
+    after.start().answer_then_stop()
+    assert "Booting the server during the restore" not in after.stderr()
     assert replica_ids(project, tmp_path) == list(range(1, ROWS + 2))
 
 
@@ -270,17 +274,7 @@ def test_an_empty_database_file_is_restored_with_the_server_booting_after(
     held.backup()
     project.db.touch()
     held.release()
-    held.start()
-    try:
-        answers: list[str] = []
-        wait_for(lambda: len(held.booted()) == 2, 60, "both workers to import the application")
-        held.insert(answers).join(60)
-        assert answers == [str(ROWS + 1)], held.stderr()
-        held.proc.send_signal(signal.SIGTERM)
-        assert held.wait() == 0, held.stderr()
-    finally:
-        if held.proc.poll() is None:
-            os.killpg(held.proc.pid, signal.SIGKILL)
+    held.start().answer_then_stop()
     assert "Booting the server during the restore" not in held.stderr()
     assert replica_ids(project, tmp_path) == list(range(1, ROWS + 2))
 
