@@ -271,7 +271,6 @@ def prepare(
     plan = plan._replace(
         config_check_pid=configcheck.start(exe, settings, generated, environ, runtime)
     )
-    plan.save()
     return plan, {**environ, **generated.secret_env}
 
 
@@ -288,6 +287,7 @@ def run(settings: Settings, args: Sequence[str], *, error_prefix: str = "") -> i
     from . import earlyboot
 
     plan = earlyboot.head_start(plan, env)
+    plan.save()  # once, with what the head start adds
     sys.stdout.flush()
     sys.stderr.flush()
     # The supervisor, Litestream and the restores inherit it; the supervisor gives the server

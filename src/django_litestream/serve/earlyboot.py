@@ -199,8 +199,6 @@ def head_start(plan: Plan, env: Mapping[str, str]) -> Plan:
     fds = tuple(lock.fd for lock in locks if lock.fd is not None)
     for fd in (*fds, *(fd for _, _, fd in restoring), *([gate_fd] if booted else [])):
         os.set_inheritable(fd, True)
-    plan = plan._replace(
+    return plan._replace(
         lock_fds=fds, restoring=tuple(restoring), booted_pid=booted, gate_fd=gate_fd
     )
-    plan.save()
-    return plan

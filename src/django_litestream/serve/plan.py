@@ -115,9 +115,7 @@ class Plan(NamedTuple):
             "dbs": [db._asdict() for db in self.dbs],
             "server_env": dict(self.server_env),
         }
-        tmp = f"{self.path}.new"  # saved again after a head start (earlyboot.py)
-        write_private(tmp, json.dumps(data))
-        os.replace(tmp, self.path)
+        write_private(self.path, json.dumps(data))
         return self.path
 
     @classmethod

@@ -26,7 +26,6 @@ import queue
 import shlex
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -290,19 +289,13 @@ class Supervisor:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(info.si_pid, os.WNOHANG)
 
-    def spawn_child(
-        self, argv: Sequence[str], env: dict[str, str], **kwargs: Any
-    ) -> subprocess.Popen[bytes]:
-        # Its own process group; TERM if serve dies (a SIGKILL of serve does not leave the
-        # server running unreplicated). From this (the main) thread, so that the "parent
-        # death" is serve's own exit.
-        if self.plan.server_umask is not None:
-            kwargs["umask"] = self.plan.server_umask
-        return spawn(argv, env, **kwargs)
-
     def start_child(self, argv: Sequence[str], *, is_server: bool) -> bool:
         try:
-            child = self.spawn_child(argv, self.env)
+            # Its own process group; TERM if serve dies (a SIGKILL of serve does not leave
+            # the server running unreplicated). From this (the main) thread, so that the
+            # "parent death" is serve's own exit.
+            umask = {} if self.plan.server_umask is None else {"umask": self.plan.server_umask}
+            child = spawn(argv, self.env, **umask)
         except OSError as exc:
             log.error("Cannot start %s: %s", argv[0], exc.strerror or exc)
             status = 127 if isinstance(exc, FileNotFoundError) else 126
