@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -371,8 +373,47 @@ def test_call_command_check_passes_warnings(capsys):
 
 
 def test_registered_under_litestream_tag():
-    assert ls_checks.check_settings in checks.registry.registry.get_checks()
+    """apps.py registers every check of checks.py by name (and imports checks.py only when
+    they run); a check added there without a line in apps.CHECKS would never run."""
+    from django_litestream import apps
+
+    registered = {
+        c.__name__: c for c in checks.registry.registry.get_checks(include_deployment_checks=True)
+    }
+    defined = {
+        name
+        for name, value in vars(ls_checks).items()
+        if name.startswith("check_") and callable(value)
+    }
+    assert defined == {name for name, _ in apps.CHECKS}
+    for name, deploy in apps.CHECKS:
+        assert registered[name].__module__ == "django_litestream.checks"
+        assert tuple(registered[name].tags) == ("litestream",)
+        assert (registered[name] in checks.registry.registry.get_checks()) is not deploy
     assert "litestream" in checks.registry.registry.tags_available()
+
+
+def test_a_deferred_check_runs_the_real_one():
+    from django_litestream import apps
+
+    deferred = dict((c.__name__, c) for c, _ in apps.DEFERRED)
+    with override_settings(LITESTREAM={"dbs": [{"path": "defualt"}]}):
+        assert found(deferred["check_settings"]()) == found(ls_checks.check_settings())
+        assert "django_litestream.E002" in found(deferred["check_settings"]())
+
+
+def test_manage_py_start_does_not_import_the_checks(tmp_path):
+    """Every manage.py command, serve's start above all, runs without loading checks.py and
+    PyYAML until the checks run (docs/serve.rst, "Performance")."""
+    code = (
+        "import sys, django; django.setup(); "
+        "print(sorted(m for m in ('django_litestream.checks', 'yaml') if m in sys.modules))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
 
 
 def test_checks_never_open_a_database_connection(tmp_path, django_db_blocker):

@@ -4,7 +4,8 @@ Besides the project's own findings, the Litestream binary judges the generated
 configuration (``litestream databases -json``, about 25 ms; it opens no database and no
 network connection), so that ``check`` never passes a setting Litestream refuses at start.
 
-IDs are stable; docs/checks.rst lists every one and a test keeps the two in step.
+IDs are stable; docs/checks.rst lists every one and a test keeps the two in step. apps.py
+registers the checks by name and imports this module only when they run.
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ def _binary(settings: Settings) -> tuple[str | None, list[checks.CheckMessage]]:
     ]
 
 
-@checks.register("litestream")
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     try:
         settings = conf.load()
@@ -68,7 +68,6 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     return messages
 
 
-@checks.register("litestream")
 def check_replica_locations(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """E008: two databases whose replicas resolve to one location."""
     try:
@@ -81,7 +80,6 @@ def check_replica_locations(app_configs: Any = None, **kwargs: Any) -> list[chec
     ]
 
 
-@checks.register("litestream", deploy=True)
 def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Under ``check --deploy`` a missing bucket is an error (E006): the deployment replicates."""
     try:
@@ -95,7 +93,6 @@ def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMes
     return []
 
 
-@checks.register("litestream")
 def check_read_replicas(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """The read replicas' checks that need Django (W019-W021, E019); see vfs_checks."""
     from . import vfs_checks
@@ -103,7 +100,6 @@ def check_read_replicas(app_configs: Any = None, **kwargs: Any) -> list[checks.C
     return vfs_checks.run()
 
 
-@checks.register("litestream")
 def check_operations(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """E020-E021, W022-W023: the health endpoint's and serve's settings."""
     from . import health
