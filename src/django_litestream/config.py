@@ -16,8 +16,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from . import keys
 from .runner import SECRET_ENV_PREFIX
 
@@ -105,6 +103,8 @@ class Generated:
         """YAML text. With ``expand`` (for ``-no-expand-env``) references become values."""
         if expand is not None:
             expand = {**expand, **self.secret_values}
+        import yaml  # not at the top: serve's start imports this module before its server boots
+
         return yaml.safe_dump(_materialize(self.data, expand), sort_keys=False)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from . import config, values, verdict
+from . import config, values
 from .config import Generated, Problem, Settings
 
 
@@ -36,6 +36,8 @@ def collect(
         *values.unset_references(settings, generated, environ),
     ]
     if exe and (settings.dbs or settings.options):
+        from . import verdict  # only when the binary judges: serve's start does not wait for it
+
         ours = {p.where for p in found if p.error and p.where}
         if stand_ins:
             extra = verdict.placeholders(generated, environ)

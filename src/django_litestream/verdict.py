@@ -16,8 +16,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
 from . import keys, values
 from .binary import SERIES
 from .binary import unusable as binary_unusable
@@ -145,6 +143,8 @@ _FIELD = re.compile(r"^((?:dbs\[.*?\]\.)?[a-z][\w.\-\[\]]*): (.*)$")
 
 def line_paths(text: str) -> dict[int, Path]:
     """1-based line number -> the path of the value that starts on it."""
+    import yaml  # only when the binary refused the configuration
+
     out: dict[int, Path] = {}
 
     def walk(node: yaml.Node, path: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ... import binary, cli, commands, conf
+from ... import commands
 from ...errors import ConfigurationError, LitestreamError
 
 HELP = """Run Litestream with a configuration generated from settings.LITESTREAM.
@@ -70,6 +70,11 @@ class Command(BaseCommand):
             sys.exit(code)
 
     def dispatch(self, command: str, args: list[str]) -> int:
+        # Imported here, not at the top: Django imports this module to run any litestream
+        # command, and serve boots the server sooner without the configuration code loaded
+        # first (serve imports what it needs itself; docs/serve.rst, "Performance").
+        from ... import cli, conf
+
         cli.check_command(command)
         if command == "config" and args[:1] in (["-h"], ["-help"], ["--help"]):
             self.stdout.write(CONFIG_HELP)  # help needs no (valid) setting
@@ -106,6 +111,8 @@ class Command(BaseCommand):
                 "'python manage.py litestream config -h' says what it prints.",
                 returncode=2,
             )
+        from ... import binary, cli
+
         exe = binary.find(settings.bin_path) or binary.installed_pinned()
         generated = cli.generate(settings, os.environ, strict=False, exe=exe)
         if generated.secret_env:
