@@ -354,10 +354,11 @@ def guard_replicate(
     """Refuse to replicate a database that is not its replica's continuation (exit 65)."""
     from . import guard, preflight
     from .replica import ReplicaUnreachable
+    from .serve.dbfile import is_missing
 
     targets = replicate_targets(settings, argv, exe, config_path)
     restores_missing = commands.has_flag(argv[2:], "restore-if-db-not-exists")
-    targets = [t for t in targets if not (restores_missing and guard.is_missing(t.path))]
+    targets = [t for t in targets if not (restores_missing and is_missing(t.path))]
     results = preflight.check_all(
         targets,
         binary=exe,

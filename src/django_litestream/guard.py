@@ -52,6 +52,7 @@ from typing import NamedTuple
 from . import ltxfile, replica, walfile
 from .replica import Contents, ReplicaUnreachable, txid_hex
 from .runner import run_bounded
+from .serve.dbfile import is_missing
 
 CONTINUES = "continues"
 REPLICA_EMPTY = "replica-empty"
@@ -279,16 +280,6 @@ def equals_replica(
                 os.unlink(out + suffix)
         with contextlib.suppress(OSError):
             os.rmdir(folder)
-
-
-def is_missing(path: str) -> bool:
-    """As serve's restore sees it: no file, or an empty one with no WAL beside it."""
-    try:
-        size = os.path.getsize(path)
-    except FileNotFoundError:
-        return True
-    wal = f"{path}-wal"
-    return size == 0 and not (os.path.exists(wal) and os.path.getsize(wal) > 0)
 
 
 def check(

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import binary, cli, keys
-from ..config import EnvRef, Settings
+from ..config import EnvRef, Generated, Settings
 from ..errors import ConfigurationError
 from ..runner import SERVE_PREFIX, make_private_dir, sweep_dead_private_dirs, write_private
 from . import configcheck, dbfile, options
@@ -197,7 +197,9 @@ def probe_addr(addr: str) -> str:
 
 def prepare(
     settings: Settings, args: Sequence[str], environ: Mapping[str, str], error_prefix: str = ""
-) -> tuple[Plan, dict[str, str]]:
+) -> tuple[Plan, dict[str, str], Generated]:
+    """Validate everything and make the plan; the configuration file is not written yet
+    (:func:`run` writes it once the server is booting: rendering it loads PyYAML)."""
     opts = options.parse(args, settings.serve)
     if not settings.dbs:
         raise ConfigurationError(
@@ -227,7 +229,7 @@ def prepare(
     data["logging"] = litestream_logging(data.get("logging"), verbose=opts.verbose)
     for entry in data["dbs"]:
         entry.setdefault("monitor-interval", MONITOR_INTERVAL)
-    config_path = write_private(os.path.join(runtime, "litestream.yml"), generated.render())
+    config_path = os.path.join(runtime, "litestream.yml")
     plan = Plan(
         runtime_dir=runtime,
         binary=exe,
@@ -268,10 +270,7 @@ def prepare(
         alert_webhook=opts.alert_webhook,
         error_prefix=error_prefix,
     )
-    plan = plan._replace(
-        config_check_pid=configcheck.start(exe, settings, generated, environ, runtime)
-    )
-    return plan, {**environ, **generated.secret_env}
+    return plan, {**environ, **generated.secret_env}, generated
 
 
 def current_umask() -> int:
@@ -283,10 +282,24 @@ def current_umask() -> int:
 def run(settings: Settings, args: Sequence[str], *, error_prefix: str = "") -> int:
     """Prepare, then ``exec`` the supervisor. ``error_prefix``: how this entry point prints
     an error (``CommandError: `` under manage.py), for the ones the supervisor says."""
-    plan, env = prepare(settings, args, os.environ, error_prefix)
+    plan, env, generated = prepare(settings, args, os.environ, error_prefix)
+    written: list[str] = []
+
+    def write_config() -> None:
+        if not written:
+            written.append(write_private(plan.config_path, generated.render()))
+
     from . import earlyboot
 
-    plan = earlyboot.head_start(plan, env)
+    # The server boots first when no database is missing; the configuration file, the
+    # binary's check of it (a fork) and the plan follow while it does.
+    plan = earlyboot.head_start(plan, env, write_config)
+    write_config()
+    plan = plan._replace(
+        config_check_pid=configcheck.start(
+            plan.binary, settings, generated, os.environ, plan.runtime_dir
+        )
+    )
     plan.save()  # once, with what the head start adds
     sys.stdout.flush()
     sys.stderr.flush()

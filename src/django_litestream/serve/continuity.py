@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from .. import guard, preflight
 from ..replica import ReplicaUnreachable
 from . import exitcodes, position
+from .dbfile import is_missing
 from .plan import Plan, default_meta_path
 
 log = logging.getLogger("django_litestream.serve")
@@ -44,7 +45,7 @@ def check(
             replica_dir=db.replica_dir,
         )
         for db in plan.dbs
-        if not guard.is_missing(db.path)
+        if not is_missing(db.path)
     ]
     if not targets:
         return None

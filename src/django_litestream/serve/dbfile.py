@@ -1,4 +1,5 @@
-"""Whether the file at a database's path can be served at all, before anything opens it.
+"""Whether the file at a database's path can be served at all, and whether it is missing,
+before anything opens it.
 
 The Django side of ``serve`` asks before its exec, so this module imports nothing else of
 serve's (the restore machinery is the supervisor's). No Django here.
@@ -34,3 +35,13 @@ def unusable_database(path: str) -> str | None:
             "the right file."
         )
     return None
+
+
+def is_missing(path: str) -> bool:
+    """As serve's restore sees it: no file, or an empty one with no WAL beside it."""
+    try:
+        size = os.path.getsize(path)
+    except FileNotFoundError:
+        return True
+    wal = f"{path}-wal"
+    return size == 0 and not (os.path.exists(wal) and os.path.getsize(wal) > 0)

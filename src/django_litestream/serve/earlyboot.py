@@ -34,7 +34,7 @@ import os
 import shlex
 import shutil
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .gunicorn_gate import ENV
@@ -140,19 +140,20 @@ class Gate:
         os.close(self.write_fd)
 
 
-def head_start(plan: Plan, env: Mapping[str, str]) -> Plan:
+def head_start(plan: Plan, env: Mapping[str, str], write_config: Callable[[], None]) -> Plan:
     """Before the ``exec``: take the locks, start the restores, boot gunicorn.
 
     ``env`` is the supervisor's (the configuration's secrets included: the restores need
-    them). A database that is missing but not simply absent (an empty file, a ``-wal`` or
+    them); ``write_config`` writes the configuration file, which the restores read. A
+    database that is missing but not simply absent (an empty file, a ``-wal`` or
     Litestream's state left behind) is the supervisor's to restore, and the server then
     boots at its go: every database the restore may create must have been decided absent
     before anything of the application runs. A lock held by another serve, or anything
-    that fails here, leaves it all to the supervisor, which says what is wrong.
+    that fails here, leaves it all to the supervisor, which says what is wrong. Only what
+    this needs is imported before the server is spawned (the restore machinery only when
+    a database is missing).
     """
-    from ..guard import is_missing
-    from ..runner import spawn
-    from . import restore
+    from .dbfile import is_missing
     from .lock import DatabaseLock, LockHeld
 
     locks = [DatabaseLock(db.path) for db in plan.dbs]
@@ -167,9 +168,12 @@ def head_start(plan: Plan, env: Mapping[str, str]) -> Plan:
             return plan
         restoring: list[tuple[str, int, int]] = []
         boot = plan.boot_early
-        for db in plan.dbs:
-            if not is_missing(db.path):
-                continue
+        missing = [db for db in plan.dbs if is_missing(db.path)]
+        if missing:
+            from . import restore
+
+            write_config()
+        for db in missing:
             try:
                 proc = restore.start_early(
                     db, binary=plan.binary, config_path=plan.config_path, env=env
@@ -187,6 +191,8 @@ def head_start(plan: Plan, env: Mapping[str, str]) -> Plan:
     booted, gate_fd = 0, -1
     server_env = plan.server_environ(os.environ)
     if boot and not refusal(plan.command, server_env, os.getcwd(), sys.executable)[1]:
+        from ..runner import spawn
+
         gate = Gate(plan.go_path)
         try:
             KEPT.append(spawn(plan.command, gate.env(server_env), pass_fds=(gate.read_fd,)))

@@ -32,7 +32,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from ..guard import is_missing
 from ..runner import (
     THREAD_CHILDREN,
     Adopted,
@@ -52,6 +51,7 @@ from . import (
     result,
     startup,
 )
+from .dbfile import is_missing
 from .lock import DatabaseLock, LockHeld, lock_path
 from .plan import Plan, write_json_atomic
 from .readiness import Readiness
