@@ -36,10 +36,15 @@ def _deferred(name: str) -> Callable[..., Any]:
 DEFERRED = tuple((_deferred(name), deploy) for name, deploy in CHECKS)
 
 
+def register_checks() -> None:
+    """Register the checks (again is harmless: Django's registry keeps each function once)."""
+    for check, deploy in DEFERRED:
+        checks.register(check, "litestream", deploy=deploy)
+
+
 class DjangoLitestreamConfig(AppConfig):
     name = "django_litestream"
     verbose_name = "Litestream"
 
     def ready(self) -> None:
-        for check, deploy in DEFERRED:
-            checks.register(check, "litestream", deploy=deploy)
+        register_checks()

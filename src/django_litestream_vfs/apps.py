@@ -10,4 +10,6 @@ class DjangoLitestreamVfsConfig(AppConfig):
     verbose_name = "Litestream VFS (older name)"
 
     def ready(self) -> None:
-        from django_litestream import checks  # noqa: F401  (registers the system checks)
+        from django_litestream.apps import register_checks
+
+        register_checks()
