@@ -402,7 +402,7 @@ def test_a_deferred_check_runs_the_real_one():
         assert "django_litestream.E002" in found(deferred["check_settings"]())
 
 
-def test_manage_py_start_does_not_import_the_checks(tmp_path):
+def test_manage_py_start_does_not_import_the_checks():
     """Every manage.py command, serve's start above all, runs without loading checks.py and
     PyYAML until the checks run (docs/serve.rst, "Performance")."""
     code = (
