@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import socket
 import sqlite3
 import sys
 import threading
@@ -20,12 +22,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from django_litestream.serve import earlyboot, exitcodes, lock
+from django_litestream.serve import earlyboot, exitcodes, gunicorn_gate, lock
 from django_litestream.serve.restore import APPEARED
 from tests import procs
 from tests.durability import listen_port
 from tests.project import Project, wait_for
-from tests.test_serve_startup import LITESTREAM, fresh_machine
+from tests.test_serve_startup import LITESTREAM, SERVING, fresh_machine
 
 ROWS = 30
 HELD = """#!/bin/sh
@@ -68,6 +70,7 @@ class Held:
         self.port = listen_port()
         self.err = tmp / f"serve-{os.urandom(3).hex()}.err"
         self.opts = opts
+        self.app = "testapp.marked:application"
 
     def backup(self) -> None:
         """ROWS acknowledged rows in the replica; then the machine loses its disk."""
@@ -85,7 +88,7 @@ class Held:
 
     def start(self) -> Held:
         gunicorn = [
-            sys.executable, "-m", "gunicorn", "testapp.marked:application",
+            sys.executable, "-m", "gunicorn", self.app,
             "-b", f"127.0.0.1:{self.port}", "-w", "2", "--no-control-socket",
         ]  # fmt: skip
         with self.err.open("w") as err:
@@ -265,6 +268,66 @@ def test_a_warm_start_boots_gunicorn_before_the_exec_and_keeps_the_lock(
     assert replica_ids(project, tmp_path) == list(range(1, ROWS + 2))
 
 
+# The application, for a worker that imports it only once the test releases it.
+IMPORT_HELD = """import os, pathlib, time
+hold = pathlib.Path(os.environ["HOLD_DIR"])
+(hold / f"importing-{os.getpid()}").touch()
+deadline = time.monotonic() + 60
+while not (hold / "import-release").exists() and time.monotonic() < deadline:
+    time.sleep(0.02)
+from testapp.wsgi import application
+(hold / f"imported-{os.getpid()}").touch()
+"""
+
+
+def test_the_start_up_line_comes_when_a_worker_accepts_not_when_gunicorn_binds(
+    project: Project, tmp_path: Path
+) -> None:
+    """gunicorn listens from its master's boot on, long before a worker can answer (here
+    the workers' import of the application is held past the go): the start-up line comes
+    only once a worker is past the gate, names where it accepts, and the server answers."""
+    held = Held(project, tmp_path)
+    held.backup()
+    held.release()
+    first = project.run("litestream", "restore", "default", env=held.env)
+    assert first.returncode == 0, first.stderr
+    (project.root / "testapp" / "held_import.py").write_text(IMPORT_HELD)
+    held.app = "testapp.held_import:application"
+    held.start()
+    try:
+        wait_for(lambda: "starting the server:" in held.stderr(), 60, "the go")
+        with socket.create_connection(("127.0.0.1", held.port), timeout=10):
+            pass  # the master listens: its socket takes the connection into its backlog
+        wait_for(lambda: len(list(held.hold.glob("importing-*"))) == 2, 60, "both workers")
+        assert "after start (" not in held.stderr()  # no worker is past the gate yet
+        (held.hold / "import-release").touch()
+
+        def line_then_imported() -> tuple[re.Match[str], bool] | None:
+            found = SERVING.search(held.stderr())  # read first: the import was before it
+            return found and (found, any(held.hold.glob("imported-*")))
+
+        line, imported = wait_for(line_then_imported, 60, "the start-up line")
+        assert imported, "the line came before any worker had imported the application"
+        assert int(line.group(8)) == held.port, line.group(0)
+        answers: list[str] = []
+        held.insert(answers).join(60)
+        assert answers == [str(ROWS + 1)], held.stderr()
+        held.proc.send_signal(signal.SIGTERM)
+        assert held.wait() == 0, held.stderr()
+    finally:
+        (held.hold / "import-release").touch()
+        if held.proc.poll() is None:
+            os.killpg(held.proc.pid, signal.SIGKILL)
+    assert held.stderr().count("after start (") == 1
+    assert replica_ids(project, tmp_path) == list(range(1, ROWS + 2))
+
+
+def test_the_gate_says_where_a_worker_accepts() -> None:
+    assert gunicorn_gate.address(("127.0.0.1", 8000)) == "127.0.0.1:8000"
+    assert gunicorn_gate.address(("::1", 8000, 0, 0)) == "[::1]:8000"
+    assert gunicorn_gate.address("/run/app.sock") == "unix:/run/app.sock"
+
+
 def test_an_empty_database_file_is_restored_with_the_server_booting_after(
     project: Project, tmp_path: Path
 ) -> None:
@@ -319,8 +382,6 @@ def test_a_gunicorn_conf_py_in_the_working_directory_keeps_the_boot_after(tmp_pa
 
 def test_the_gate_module_sets_no_gunicorn_setting_but_its_hook() -> None:
     from gunicorn.config import KNOWN_SETTINGS
-
-    from django_litestream.serve import gunicorn_gate
 
     settings = {s.name for s in KNOWN_SETTINGS}
     assert set(vars(gunicorn_gate)) & settings == {"post_worker_init"}

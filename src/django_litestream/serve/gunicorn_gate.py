@@ -11,6 +11,10 @@ The wait ends without serving when the worker is told to stop, when its master i
 or when serve is gone: serve holds the only write end of a pipe whose read end the worker
 inherited, and its end-of-file without the go file means serve exited without saying go.
 
+The first worker past the gate writes where it accepts (``accepting`` beside the go file):
+that, not the socket gunicorn bound long before the go, is when serve's start-up line says
+the server listens (``startup.py``).
+
 gunicorn reads every module-level name of a configuration module that matches one of its
 settings: this module defines ``post_worker_init`` and nothing else by such a name.
 """
@@ -24,6 +28,7 @@ from typing import Any
 
 ENV = "DJANGO_LITESTREAM_GATE"
 POLL = 0.25  # seconds: how soon a stop (or a dead master) is noticed while waiting
+ACCEPTING = "accepting"  # beside the go file: the addresses the first worker past it accepts on
 
 
 def parse(spec: str) -> tuple[int, str]:
@@ -57,6 +62,34 @@ def wait_for_go(worker: Any, spec: str) -> None:
             worker.log.warning("serve exited before the server could accept requests")
             worker.alive = False
             return
+    say_accepting(worker, go)
+
+
+def accepting_path(go: str) -> str:
+    return os.path.join(os.path.dirname(go), ACCEPTING)
+
+
+def address(name: Any) -> str:
+    """A socket's name as the start-up line shows it: ``host:port``, ``[::1]:port``, ``unix:``."""
+    if isinstance(name, str | bytes):
+        return f"unix:{os.fsdecode(name)}"
+    host, port = name[0], name[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def say_accepting(worker: Any, go: str) -> None:
+    """Once per serve: the first worker past the gate says where it accepts (a file renamed
+    into place, so that serve never reads half of it). Nothing is lost if it cannot."""
+    path = accepting_path(go)
+    if os.path.exists(path):
+        return
+    part = f"{path}.{os.getpid()}"
+    try:
+        with open(part, "w") as handle:
+            handle.write(", ".join(address(sock.getsockname()) for sock in worker.sockets))
+        os.replace(part, path)
+    except OSError:
+        pass  # serve's private directory is gone: serve has exited
 
 
 def post_worker_init(worker: Any) -> None:

@@ -9,7 +9,10 @@ tree until one of its processes has a listening socket, then logs::
     Serving 0.61s after start (Django 0.21s, guard 0.04s, restore 0.00s, Litestream 0.14s,
     pre-serve 0.00s, server 0.22s); listening on 127.0.0.1:8000
 
-A server that never listens (a one-off job) gets no such line. No Django here.
+A server that never listens (a one-off job) gets no such line. A gunicorn booted early
+(``earlyboot.py``) has listened since long before its go: its first worker past the gate
+says where it accepts (``gunicorn_gate.say_accepting``), and that is when it listens here;
+no process table is read for it. No Django here.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import os
 import threading
 import time
 
+from .gunicorn_gate import accepting_path
 from .plan import Plan, read_json
 
 log = logging.getLogger("django_litestream.serve")
@@ -113,26 +117,40 @@ class Listening(threading.Thread):
         self.timeline = timeline
 
     def run(self) -> None:
-        # psutil costs ~12 ms to import: here, in this thread while Litestream starts, not
-        # before the supervisor's first step nor in the first look at the server.
-        import psutil  # noqa: F401
+        gated = bool(self.plan.booted_pid)
+        if not gated:
+            # psutil costs ~12 ms to import: here, in this thread while Litestream starts,
+            # not before the supervisor's first step nor in the first look at the server.
+            import psutil  # noqa: F401
 
         began = time.monotonic()
         looks = 0
         while time.monotonic() - began < LIMIT:
             time.sleep(FAST_POLL if time.monotonic() - began < FAST_FOR else SLOW_POLL)
             state = read_json(self.plan.server_pid_path)
-            if state is None:
-                continue
-            pid = state.get("pid")
-            if not isinstance(pid, int):
+            pid = None if state is None else state.get("pid")
+            if state is not None and not isinstance(pid, int):
                 return  # the server has exited (or never started)
-            # The server itself at each look (about 0.3 ms), its descendants (a scan of every
-            # process) at every fifth: a runserver's child, say, listens for it.
-            looks += 1
-            address = listening_address(pid, descendants=looks % 5 == 0)
+            if gated:
+                address = accepting(self.plan.go_path)
+            elif isinstance(pid, int):
+                # The server itself at each look (about 0.3 ms), its descendants (a scan of
+                # every process) at every fifth: a runserver's child, say, listens for it.
+                looks += 1
+                address = listening_address(pid, descendants=looks % 5 == 0)
+            else:
+                continue
             if address is not None:
                 marks = dict(self.timeline.marks)
                 marks["listening"] = time.time()
                 log.info("%s", summary(marks, address))
                 return
+
+
+def accepting(go: str) -> str | None:
+    """Where the early-booted gunicorn's first worker past the gate accepts, once it does."""
+    try:
+        with open(accepting_path(go)) as handle:
+            return handle.read() or None
+    except OSError:
+        return None
