@@ -214,6 +214,10 @@ class Result:
     level0: int  # bytes of new level-0 files in the replica(s)
     all_levels: int  # bytes of new files of any level
     phases: dict[str, float] = field(default_factory=dict)
+    # Seconds gunicorn's processes spent ready to run but waiting for a CPU, from the spawn
+    # to the first 200 (Linux's /proc/PID/schedstat): what everything else running at the
+    # same time cost the server's boot, far steadier than first-200 medians.
+    waited: float | None = None
 
 
 class Bench:
@@ -462,6 +466,7 @@ class Bench:
         run = self.start(kind, project, config=config, restore_flag=restore)
         try:
             first = self.wait_200(run)
+            waited = server_waited(run.proc.pid)
             for _ in range(5):  # something for the final sync to ship
                 get_status(run.port, "/hit")
             if during is not None:
@@ -478,7 +483,7 @@ class Bench:
                 if key not in old:
                     everything += size
                     level0 += size if key[0] == 0 else 0
-        return Result(first, seconds, code, left, level0, everything, phases)
+        return Result(first, seconds, code, left, level0, everything, phases, waited)
 
     def run_cmd(
         self,
@@ -550,6 +555,30 @@ class Bench:
         for out in outs:
             remove_db(out)
         return seconds
+
+
+def server_waited(top: int) -> float | None:
+    """Run-queue wait of every gunicorn process under ``top`` (itself included), seconds.
+
+    gunicorn's processes are those whose argv has ``gunicorn`` as one word (``python -m
+    gunicorn``; the recipe's Litestream has it inside its ``-exec`` string only).
+    """
+    try:
+        root = psutil.Process(top)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return None
+    total, seen = 0, 0
+    for proc in tree:
+        try:
+            if "gunicorn" not in proc.cmdline():
+                continue
+            with open(f"/proc/{proc.pid}/schedstat") as handle:
+                total += int(handle.read().split()[1])
+            seen += 1
+        except (psutil.Error, OSError, IndexError, ValueError):
+            continue
+    return total / 1e9 if seen else None
 
 
 def _running(p: psutil.Process) -> bool:
@@ -1055,6 +1084,15 @@ def report(
                 f"   SIGTERM -> exit, {LABELS[kind]}",
                 [r.stop for r in runs],
                 f"  exit {','.join(codes)}; {left} processes left",
+            )
+        waits = {
+            LABELS[kind]: [r.waited for r in runs if r.waited is not None]
+            for kind, runs in warm.items()
+        }
+        if any(waits.values()):
+            out(
+                "   warm, gunicorn's wait for a CPU until the first 200 (ms, median): "
+                + ", ".join(f"{k} {1000 * median(v):.0f}" for k, v in waits.items() if v)
             )
         _phases(out, "   warm, serve's phases", warm.get("serve", []))
         _phases(out, "   warm, serve before's phases", warm.get("before", []))
