@@ -676,6 +676,7 @@ class Replicas:
                 shutil.copytree(source["path"], copy["path"])
             return copies
         import boto3
+        from botocore.config import Config
 
         client = boto3.client(
             "s3",
@@ -683,6 +684,9 @@ class Replicas:
             region_name=self.s3.region,
             aws_access_key_id=self.s3.access_key_id,
             aws_secret_access_key=self.s3.secret_access_key,
+            # moto answered one CopyObject with a 500 three times in a row in a full run
+            # (28 copies of 100 MiB into its memory): more patience than boto3's default.
+            config=Config(retries={"max_attempts": 10, "mode": "standard"}),
         )
         bucket = self.s3.new_bucket()
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
