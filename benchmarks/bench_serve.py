@@ -656,6 +656,7 @@ class Replicas:
         self.names = list(names)
         self.tag = tag  # keeps the file replicas of different projects apart
         self.count = 0
+        self.previous = ""  # the S3 copy of the last run
         if storage == "s3":
             self.s3 = bench.start_moto()
             self.bucket = self.s3.new_bucket()
@@ -688,11 +689,18 @@ class Replicas:
             # (28 copies of 100 MiB into its memory): more patience than boto3's default.
             config=Config(retries={"max_attempts": 10, "mode": "standard"}),
         )
+        if self.previous:  # moto holds every object in memory: the last run's copy goes
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=self.previous):
+                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if keys:
+                    client.delete_objects(Bucket=self.previous, Delete={"Objects": keys})
+            client.delete_bucket(Bucket=self.previous)
         bucket = self.s3.new_bucket()
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
             for item in page.get("Contents", []):
                 source = {"Bucket": self.bucket, "Key": item["Key"]}
                 client.copy_object(Bucket=bucket, Key=item["Key"], CopySource=source)
+        self.previous = bucket
         return [self.location(name, bucket) for name in self.names]
 
 
