@@ -22,7 +22,7 @@ import os
 import threading
 import time
 
-from .gunicorn_gate import accepting_path
+from .gunicorn_gate import accepting_path, address
 from .plan import Plan, read_json
 
 log = logging.getLogger("django_litestream.serve")
@@ -103,8 +103,7 @@ def listening_address(pid: int, *, descendants: bool = True) -> str | None:
             continue
         for conn in found:
             if conn.status == psutil.CONN_LISTEN and conn.laddr:
-                host, port = conn.laddr[0], conn.laddr[1]
-                return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+                return address(conn.laddr)
     return None
 
 
@@ -132,18 +131,18 @@ class Listening(threading.Thread):
             if state is not None and not isinstance(pid, int):
                 return  # the server has exited (or never started)
             if gated:
-                address = accepting(self.plan.go_path)
+                where = accepting(self.plan.go_path)
             elif isinstance(pid, int):
                 # The server itself at each look (about 0.3 ms), its descendants (a scan of
                 # every process) at every fifth: a runserver's child, say, listens for it.
                 looks += 1
-                address = listening_address(pid, descendants=looks % 5 == 0)
+                where = listening_address(pid, descendants=looks % 5 == 0)
             else:
                 continue
-            if address is not None:
+            if where is not None:
                 marks = dict(self.timeline.marks)
                 marks["listening"] = time.time()
-                log.info("%s", summary(marks, address))
+                log.info("%s", summary(marks, where))
                 return
 
 
