@@ -700,13 +700,14 @@ class Replicas:
         return [self.location(name, bucket) for name in self.names]
 
     def drop(self, client: Any, bucket: str) -> None:
-        """Empty and delete ``bucket``; one that will not go (moto answered a full run's
-        DeleteBucket with BucketNotEmpty once) is left, with a line: only memory is lost."""
+        """Empty and delete ``bucket``; one that will not go is left, with a line (moto may
+        still be storing what a stopped run sent): only memory is lost."""
         from botocore.exceptions import ClientError
 
         try:
-            # An unfinished multipart upload keeps a bucket from being deleted, though no
-            # listing of its objects shows it: aborted first, and said.
+            # A cold run's SIGTERM comes during Litestream's upload of the fresh copy, which
+            # then leaves an unfinished multipart upload: no listing of objects shows it,
+            # but it keeps the bucket from being deleted. Aborted first, and said.
             uploads = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
             for upload in uploads:
                 client.abort_multipart_upload(
