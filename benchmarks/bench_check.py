@@ -45,7 +45,8 @@ def in_process(runs: int, replica: str) -> tuple[float, float]:
         LITESTREAM={"dbs": [{"path": "default", "replica": {"type": "file", "path": replica}}]},
     )
     django.setup()
-    from django_litestream import checks, verdict
+    from django_litestream import checks
+    from django_litestream.config import verdict
 
     def sample() -> float:
         start = time.perf_counter()

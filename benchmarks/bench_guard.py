@@ -33,10 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
-
-from django_litestream import binary, guard, replica  # noqa: E402
+from django_litestream.litestream import binary
+from django_litestream.replica import guard
 
 
 def build(db: Path, mb: int) -> None:
@@ -81,7 +79,7 @@ def main() -> int:
         size = db.stat().st_size + os.path.getsize(f"{db}-wal")
         meta = str(tmp / ".db.sqlite3-litestream")
 
-        def check() -> guard.Verdict:
+        def check() -> guard.Continuity:
             return guard.check(
                 str(db),
                 label="db",
@@ -97,7 +95,7 @@ def main() -> int:
                     pass
 
         def listing() -> None:
-            replica.list_files(exe, str(db), config_path=str(config))
+            listing.list_files(exe, str(db), config_path=str(config))
 
         assert check().proof == "wal"
         list_ms = timed(listing, args.runs)

@@ -197,10 +197,9 @@ sys.path.insert(0, {str(settings_py.parent)!r}); sys.path.insert(0, {str(REPO)!r
 os.environ["DJANGO_SETTINGS_MODULE"] = "bench_settings"
 import django; django.setup()
 from django.db import connections
-from django_litestream import vfs_extension
-from django_litestream.db.backends.litestream_vfs import base
+from django_litestream.vfs import backend, extension
 t0 = time.perf_counter()
-vfs_extension.load_extension(base._binding)
+extension.load_extension(backend._binding)
 t1 = time.perf_counter()
 with connections[{alias!r}].cursor() as c:
     c.execute("SELECT name FROM bench_item WHERE id = 1")

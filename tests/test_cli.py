@@ -18,7 +18,7 @@ import psutil
 import pytest
 import yaml
 
-from django_litestream import commands
+from django_litestream.litestream import subcommands
 from tests import procs
 from tests.project import Project, count_rows, stop, wait_for, write_rows
 
@@ -462,17 +462,17 @@ def test_command_table_matches_binary():
     section = top.split("The commands are:", 1)[1]
     listed = set(re.findall(r"^\t(\w+)\s{2,}", section, re.MULTILINE))
     assert "replicate" in listed and "restore" in listed  # the parse found the list
-    assert listed <= commands.ALL, listed - commands.ALL
+    assert listed <= subcommands.ALL, listed - subcommands.ALL
     # Everything in the table exists; the only unlisted one is the deprecated 'wal'.
-    assert commands.ALL - listed == {"wal"}
-    for command in sorted(commands.ALL):
+    assert subcommands.ALL - listed == {"wal"}
+    for command in sorted(subcommands.ALL):
         text = binary_help(command)
         assert "unknown command" not in text, command
         has_config = re.search(r"^\s+-config PATH$", text, re.MULTILINE) is not None
         has_socket = re.search(r"^\s+-socket PATH$", text, re.MULTILINE) is not None
-        assert has_config == (command in commands.CONFIG), command
-        assert has_socket == (command in commands.SOCKET), command
-        assert (not (has_config or has_socket)) == (command in commands.PLAIN), command
+        assert has_config == (command in subcommands.CONFIG), command
+        assert has_socket == (command in subcommands.SOCKET), command
+        assert (not (has_config or has_socket)) == (command in subcommands.PLAIN), command
     assert "unknown command" in binary_help("generations")  # the probe can say no
 
 
@@ -481,8 +481,8 @@ def test_command_summaries_are_the_binarys():
     section = binary_help().split("The commands are:", 1)[1]
     listed = dict(re.findall(r"^\t(\w+)\s{2,}(\S.*?)\s*$", section, re.MULTILINE))
     assert len(listed) == 14, listed
-    assert set(commands.SUMMARIES) == commands.ALL
-    assert {k: v for k, v in commands.SUMMARIES.items() if k != "wal"} == listed
+    assert set(subcommands.SUMMARIES) == subcommands.ALL
+    assert {k: v for k, v in subcommands.SUMMARIES.items() if k != "wal"} == listed
 
 
 def test_every_command_reachable_through_manage_py(project: Project):
@@ -490,8 +490,8 @@ def test_every_command_reachable_through_manage_py(project: Project):
     result = project.run("litestream", "version")
     assert (result.returncode, result.stdout.strip()) == (0, "0.5.17")
     help_text = project.run("litestream", "--help").stdout
-    for command in commands.ALL:
-        line = rf"^  {command}\s+{re.escape(commands.SUMMARIES[command])}$"
+    for command in subcommands.ALL:
+        line = rf"^  {command}\s+{re.escape(subcommands.SUMMARIES[command])}$"
         assert re.search(line, help_text, re.MULTILINE), command
 
 

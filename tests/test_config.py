@@ -13,15 +13,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from django_litestream import conf, config
-from django_litestream.conf import SettingError
+from django_litestream import conf
+from django_litestream.config import build as builder
+from django_litestream.errors import SettingError
 
 SQLITE = "django.db.backends.sqlite3"
 NO_ENV: dict[str, str] = {}
 
 
 def build(litestream, databases, environ=NO_ENV):
-    generated = config.build(conf.parse(litestream, databases), environ)
+    generated = builder.build(conf.parse(litestream, databases), environ)
     return generated, yaml.safe_load(generated.render())
 
 
@@ -559,7 +560,7 @@ def test_no_expand_env_rendering_inlines_references(databases):
             }
         ]
     }
-    generated = config.build(conf.parse(litestream, databases), {})
+    generated = builder.build(conf.parse(litestream, databases), {})
     expanded = yaml.safe_load(generated.render(expand=generated.secret_env))
     assert expanded["dbs"][0]["replica"]["secret-access-key"] == "literal-x"
     assert "literal-x" not in generated.render()
@@ -806,7 +807,7 @@ def test_top_level_retention_value_is_left_to_the_binary() -> None:
     ],
 )
 def test_go_duration_parsing(text, seconds) -> None:
-    from django_litestream.keys import duration_seconds
+    from django_litestream.config.durations import seconds as duration_seconds
 
     assert duration_seconds(text) == seconds
 
@@ -814,7 +815,7 @@ def test_go_duration_parsing(text, seconds) -> None:
 def test_djangos_in_memory_test_database_is_left_out() -> None:
     """'manage.py test' swaps DATABASES[alias]['NAME'] for an in-memory database before it
     runs the checks: nothing to replicate then, and no E004 (which failed every test run)."""
-    from django_litestream import values
+    from django_litestream.config import values
 
     databases = {
         "default": {"ENGINE": SQLITE, "NAME": "file:memorydb_default?mode=memory&cache=shared"}
@@ -839,7 +840,7 @@ def test_path_objects_become_strings_everywhere(tmp_path) -> None:
     }
     settings = conf.parse(litestream, {})
     assert settings.serve["command"] == ["gunicorn", str(tmp_path / "app")]
-    generated = config.build(settings, {})
+    generated = builder.build(settings, {})
     text = generated.render()  # raised RepresenterError for a PosixPath before
     assert "PosixPath" not in text
     assert yaml.safe_load(text)["socket"]["path"] == str(tmp_path / "s.sock")

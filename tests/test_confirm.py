@@ -6,8 +6,7 @@ sync). Scripted figures here; the end-to-end proof is in tests/test_serve_durabi
 
 from __future__ import annotations
 
-from django_litestream.serve.confirm import Settle
-from django_litestream.serve.probe import DBMetrics
+from django_litestream.litestream.probe import DBMetrics, Settle
 
 MIB = 1 << 20
 

@@ -18,7 +18,10 @@ import pytest
 from docutils import nodes
 from docutils.core import publish_doctree
 
-from django_litestream import binary, cli, commands, conf, download
+from django_litestream import conf
+from django_litestream.config import keys
+from django_litestream.litestream import binary, download, subcommands
+from django_litestream.ops import passthrough
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -73,7 +76,7 @@ def test_each_check_id_has_one_row() -> None:
 # -- commands -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", sorted(commands.ALL | set(cli.LOCAL_COMMANDS)))
+@pytest.mark.parametrize("command", sorted(subcommands.ALL | set(passthrough.LOCAL_COMMANDS)))
 def test_command_is_documented(command: str) -> None:
     text = read(DOCS / "commands.rst")
     assert f"python manage.py litestream {command}" in text, (
@@ -84,17 +87,17 @@ def test_command_is_documented(command: str) -> None:
 def test_documented_litestream_commands_exist() -> None:
     rows = re.findall(r"^\s*\* - ``([a-z]+)``\s*$", read(DOCS / "commands.rst"), re.MULTILINE)
     assert rows, "docs/commands.rst has no table of Litestream commands"
-    assert set(rows) == set(commands.ALL), (
-        "The table of Litestream commands in docs/commands.rst differs from commands.ALL: "
-        f"only in the docs {sorted(set(rows) - commands.ALL)}, "
-        f"only in the code {sorted(commands.ALL - set(rows))}"
+    assert set(rows) == set(subcommands.ALL), (
+        "The table of Litestream commands in docs/commands.rst differs from subcommands.ALL: "
+        f"only in the docs {sorted(set(rows) - subcommands.ALL)}, "
+        f"only in the code {sorted(subcommands.ALL - set(rows))}"
     )
 
 
 # -- settings -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", [*conf.OWN_KEYS, "dbs"])
+@pytest.mark.parametrize("key", [*keys.OWN_KEYS, "dbs"])
 def test_setting_has_a_section(key: str) -> None:
     # A section title is the key itself, underlined with "~".
     pattern = rf"^{re.escape(key)}\n~{{{len(key)}}}~*$"
@@ -384,8 +387,11 @@ def test_older_release_names_are_in_the_table() -> None:
     """Every old command, 0.3 flag and old setting the code recognises has a row."""
     section = older_release_section()
     names = [
-        *(f"litestream {c}" if c not in ("generations", "snapshots") else c for c in cli.REPLACED),
-        *(f"{command} -{flag}" for command, flag in cli.REPLACED_FLAGS),
+        *(
+            f"litestream {c}" if c not in ("generations", "snapshots") else c
+            for c in passthrough.REPLACED
+        ),
+        *(f"{command} -{flag}" for command, flag in passthrough.REPLACED_FLAGS),
         *(f'"{key}"' for key in conf.LEGACY_KEYS),
     ]
     missing = [name for name in names if name not in section]
@@ -404,7 +410,8 @@ def commands_exit_table() -> str:
 
 
 def test_command_exit_codes_are_documented() -> None:
-    from django_litestream import errors, status, verify
+    from django_litestream import errors
+    from django_litestream.ops import status, verify
 
     table = commands_exit_table()
     codes = errors.EXIT_CODES
@@ -425,7 +432,7 @@ def test_command_exit_codes_are_documented() -> None:
 
 
 def test_health_keys_are_documented() -> None:
-    from django_litestream import health
+    from django_litestream.ops import health
 
     text = read(DOCS / "configuration.rst")
     header = "\nhealth\n~~~~~~\n"
@@ -436,7 +443,7 @@ def test_health_keys_are_documented() -> None:
 
 
 def test_operations_keys_and_statuses_are_documented() -> None:
-    from django_litestream import health, status, verify
+    from django_litestream.ops import health, status, verify
     from django_litestream.serve import watch
 
     text = read(DOCS / "operations.rst")

@@ -26,8 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from django_litestream import download
-from django_litestream.download import (
+from django_litestream.errors import BinaryNotFoundError, DownloadError
+from django_litestream.litestream import download
+from django_litestream.litestream.download import (
     DEFAULT_BASE_URL,
     DEFAULT_VERSION,
     asset_name,
@@ -35,7 +36,6 @@ from django_litestream.download import (
     parse_checksums,
     release_url,
 )
-from django_litestream.errors import BinaryNotFoundError, DownloadError
 from tests.project import without_installed_litestream
 
 VERSION = "0.5.17"

@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from django_litestream import guard, ltxfile
+from django_litestream.replica import guard, ltx
 from django_litestream.serve import exitcodes
 from tests import procs
 from tests.project import Project, count_rows, wait_for, write_rows
@@ -397,8 +397,8 @@ def test_lz4_pages_of_a_real_snapshot_decode_to_the_database(guarded: Project, t
     """Every page of Litestream's first LTX file (a full snapshot) decodes to the database."""
     write_rows(guarded.db, 2000)
     replicate_rows(guarded, 1)
-    (snapshot,) = [f for f in ltxfile.level0(str(meta_dir(guarded))) if f.min_txid == 1]
-    header = ltxfile.read_header(snapshot.path)
+    (snapshot,) = [f for f in ltx.level0(str(meta_dir(guarded))) if f.min_txid == 1]
+    header = ltx.read_header(snapshot.path)
     out = tmp_path / "at-txid-1.db"
     result = guarded.run(
         "litestream", "restore", "-txid", "0000000000000001", "-o", str(out), "default"
@@ -408,13 +408,13 @@ def test_lz4_pages_of_a_real_snapshot_decode_to_the_database(guarded: Project, t
     size = header.page_size
     assert header.commit == len(data) // size > 20
     for number in range(1, header.commit + 1):
-        assert ltxfile.page(snapshot.path, number) == data[(number - 1) * size : number * size]
-    assert ltxfile.page(snapshot.path, header.commit + 1) is None
+        assert ltx.page(snapshot.path, number) == data[(number - 1) * size : number * size]
+    assert ltx.page(snapshot.path, header.commit + 1) is None
 
 
 def test_verdict_api(guarded: Project, tmp_path: Path) -> None:
     """The function issue 8's verify will reuse: a verdict with one-line reasons."""
-    from django_litestream.binary import find
+    from django_litestream.litestream.binary import find
 
     replicate_rows(guarded, 2)
     config = tmp_path / "litestream.yml"

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from django.test import RequestFactory, override_settings
 
-from django_litestream import health
+from django_litestream.ops import health
 from django_litestream.serve import state
 from django_litestream.serve.alerts import Webhook
 from django_litestream.serve.lock import DatabaseLock

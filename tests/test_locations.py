@@ -12,14 +12,16 @@ from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
 from django_litestream import checks as ls_checks
-from django_litestream import conf, config, locations
+from django_litestream import conf
+from django_litestream.config import build as builder
+from django_litestream.config import locations
 
 SQLITE = "django.db.backends.sqlite3"
 pytestmark = pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
 
 
 def build(litestream, databases):
-    generated = config.build(conf.parse(litestream, databases), {})
+    generated = builder.build(conf.parse(litestream, databases), {})
     return generated, yaml.safe_load(generated.render())
 
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from django_litestream.serve import position
+from django_litestream.replica import position
 from tests.ops import SIGSERVER, one_line, served_rows
 from tests.project import Project, wait_for
 
@@ -39,7 +39,7 @@ def write_and_replicate(project: Project, conn: sqlite3.Connection, n: int) -> s
 
     def copied() -> int:
         """Litestream's txid once it has copied every transaction in the WAL, else 0."""
-        where = position.local(str(project.db), str(meta))
+        where = position.coverage(str(project.db), str(meta))
         return where.txid if where else 0
 
     # Not "its txid moved": it may have copied the rows before anyone looked (the server

@@ -344,17 +344,17 @@ def test_private_dirs_of_dead_pids_are_swept(project: Project, tmp_path, file_re
 def test_a_private_dir_of_another_pid_namespace_is_left_alone(tmp_path: Path) -> None:
     """A serve in a container sharing /tmp (``test_as_pid_1_in_a_container`` running beside
     a stop test did it) must not remove a live serve's directory whose PID it cannot see."""
-    from django_litestream import runner
+    from django_litestream.litestream import process
 
     dead = dead_pid()
     ours = tmp_path / f"django-litestream-serve-{dead}-ours"
     theirs = tmp_path / f"django-litestream-serve-{dead}-theirs"
-    made = Path(runner.make_private_dir(runner.SERVE_PREFIX, str(tmp_path)))
-    assert (made / runner.PID_NAMESPACE_FILE).read_text() == os.readlink("/proc/self/ns/pid")
+    made = Path(process.make_private_dir(process.SERVE_PREFIX, str(tmp_path)))
+    assert (made / process.PID_NAMESPACE_FILE).read_text() == os.readlink("/proc/self/ns/pid")
     for path, namespace in ((ours, os.readlink("/proc/self/ns/pid")), (theirs, "pid:[1]")):
         path.mkdir(mode=0o700)
-        (path / runner.PID_NAMESPACE_FILE).write_text(namespace)
-    removed = runner.sweep_dead_dirs(runner.SERVE_PREFIX, str(tmp_path))
+        (path / process.PID_NAMESPACE_FILE).write_text(namespace)
+    removed = process.sweep_dead_dirs(process.SERVE_PREFIX, str(tmp_path))
     assert removed == [str(ours)]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([theirs.name, made.name])
 

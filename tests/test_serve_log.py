@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from django_litestream.config import EnvRef
+from django_litestream.config.locations import describe as describe_replica
+from django_litestream.config.types import EnvRef
 from django_litestream.serve import exitcodes
-from django_litestream.serve.command import describe_replica, litestream_logging
+from django_litestream.serve.launch import litestream_logging
 from tests.project import Project, wait_for, write_rows
 from tests.test_serve import Served, restored_rows
 from tests.test_serve import no_serve_left_behind as no_serve_left_behind  # autouse fixture

@@ -3,7 +3,7 @@
 * Readiness: the server starts at once (while Litestream starts, serve holding a read
   transaction on every database until Litestream holds its own) when each replica already
   holds what its database held: proven by the guard
-  (``serve/position.py``: Litestream's position is the replica's newest txid, with nothing
+  (``replica/position.py``: Litestream's position is the replica's newest txid, with nothing
   past it in the WAL) or by serve's own restore. What Litestream uploads after that (the
   fresh copy after a restore) finishes while the server runs; ``--wait-for-replica`` waits
   for it first.
@@ -29,11 +29,11 @@ from pathlib import Path
 
 import pytest
 
-from django_litestream import replica
-from django_litestream.serve import exitcodes, position
-from django_litestream.serve.command import MONITOR_INTERVAL, file_replica_dir
-from django_litestream.serve.finalsync import file_replica_txid
-from django_litestream.serve.probe import replica_txid
+from django_litestream.config.locations import file_directory as file_replica_dir
+from django_litestream.replica import listing, position
+from django_litestream.replica.listing import file_replica_txid, replica_txid
+from django_litestream.serve import exitcodes
+from django_litestream.serve.launch import MONITOR_INTERVAL
 from tests import procs
 from tests.project import Project, count_rows, wait_for, write_rows
 from tests.test_serve import Served, restored_rows
@@ -83,7 +83,7 @@ def big_database(path: Path, mib: int) -> None:
         conn.close()
 
 
-# -- Litestream's position against the WAL (serve/position.py) ---------------------------------
+# -- Litestream's position against the WAL (replica/position.py) ---------------------------------
 
 
 def test_position_covers_a_replicated_database(
@@ -91,7 +91,7 @@ def test_position_covers_a_replicated_database(
 ) -> None:
     write_rows(served.db, 3)
     assert served.run("litestream", "replicate", "-once").returncode == 0
-    here = position.local(str(served.db), meta(served))
+    here = position.coverage(str(served.db), meta(served))
     assert here.covered, here
     assert here.txid == file_replica_txid(file_replica["path"]) > 0
 
@@ -99,17 +99,17 @@ def test_position_covers_a_replicated_database(
 def test_position_sees_a_transaction_litestream_has_not_read(served: Project) -> None:
     write_rows(served.db, 3)
     assert served.run("litestream", "replicate", "-once").returncode == 0
-    before = position.local(str(served.db), meta(served))
+    before = position.coverage(str(served.db), meta(served))
     conn = sqlite3.connect(served.db)  # kept open: its WAL stays as it is
     try:
         with conn:
             conn.execute("INSERT INTO rows (v) VALUES ('late')")
-        late = position.local(str(served.db), meta(served))
+        late = position.coverage(str(served.db), meta(served))
         assert not late.covered
         assert late.txid == before.txid
         assert late.why == f"its WAL holds a transaction after txid {before.txid}"
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the frames Litestream read go too
-        gone = position.local(str(served.db), meta(served))
+        gone = position.coverage(str(served.db), meta(served))
         assert not gone.covered
         assert gone.why == "its WAL is gone since Litestream read it"
     finally:
@@ -118,7 +118,7 @@ def test_position_sees_a_transaction_litestream_has_not_read(served: Project) ->
 
 def test_position_without_state(served: Project) -> None:
     write_rows(served.db, 1)
-    here = position.local(str(served.db), meta(served))
+    here = position.coverage(str(served.db), meta(served))
     assert (here.txid, here.covered) == (0, False)
     assert here.why == "Litestream has no state for it"
 
@@ -157,8 +157,8 @@ def test_a_file_replica_is_listed_as_litestream_ltx_lists_it(
     assert run.stop() == 0, run.stderr()
     config = served.root / "ltx.yml"
     config.write_text(json.dumps({"dbs": [{"path": str(served.db), "replica": file_replica}]}))
-    listed = replica.list_files(LITESTREAM, str(served.db), config_path=str(config))
-    direct = replica.list_directory(file_replica["path"])
+    listed = listing.list_files(LITESTREAM, str(served.db), config_path=str(config))
+    direct = listing.list_directory(file_replica["path"])
     assert {f.level for f in listed.files} >= {0, 1}
     assert sorted(direct.files) == sorted(listed.files)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from django_litestream import status
+from django_litestream.ops import status
 from tests.ops import SIGSERVER, replica_listing, served_rows
 from tests.project import Project, wait_for
 

@@ -22,7 +22,8 @@ from django.core import checks
 from django.test import override_settings
 
 from django_litestream import checks as ls_checks
-from django_litestream import conf, config
+from django_litestream import conf
+from django_litestream.config import build as builder
 from tests.project import write_rows
 
 LITESTREAM = str(Path(sys.executable).parent / "litestream")
@@ -50,7 +51,7 @@ def run_checks(litestream) -> list[checks.CheckMessage]:
 def generated_yaml(litestream, tmp: Path) -> Path:
     """The configuration django-litestream generates, as the file Litestream reads."""
     databases = {"default": {"ENGINE": SQLITE, "NAME": DB}}
-    generated = config.build(conf.parse(litestream, databases), os.environ)
+    generated = builder.build(conf.parse(litestream, databases), os.environ)
     path = tmp / "litestream.yml"
     path.write_text(generated.render())
     return path

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from django_litestream import digest, verify
+from django_litestream.ops import digest, verify
 from django_litestream.serve import exitcodes
 from tests.ops import (
     SIGSERVER,
@@ -293,7 +293,7 @@ def test_differences_name_what_differs(tmp_path: Path) -> None:
 
 
 def test_exit_code_is_the_worst_outcome() -> None:
-    from django_litestream.config import Database
+    from django_litestream.config.types import Database
 
     def result(outcome: str) -> verify.Result:
         return verify.Result(Database("/x.db", "w"), "file:///r", outcome)

@@ -11,9 +11,13 @@ from typing import Any
 
 import pytest
 
-from django_litestream import get_vfs_databases, vfs, vfs_extension
-from django_litestream.conf import SettingError
-from django_litestream.config import Problem
+from django_litestream import get_vfs_databases, vfs
+from django_litestream.config.build import build
+from django_litestream.config.locations import resolve
+from django_litestream.config.secrets import mask_url
+from django_litestream.config.types import Problem
+from django_litestream.errors import SettingError
+from django_litestream.vfs import extension
 
 ENGINE = "django_litestream.db.backends.litestream_vfs"
 
@@ -248,8 +252,8 @@ def test_validation_errors(raw, message):
 
 def test_passwords_stay_out_of_messages():
     url = "sftp://backup:hunter2@example.com:22/db"
-    assert vfs.display_url(url) == "sftp://backup:***@example.com:22/db"
-    assert vfs.display_url("s3://bucket/db?region=x") == "s3://bucket/db?region=x"
+    assert mask_url(url) == "sftp://backup:***@example.com:22/db"
+    assert mask_url("s3://bucket/db?region=x") == "s3://bucket/db?region=x"
     with pytest.raises(SettingError) as info:
         get_vfs_databases({"vfs": {"r": "sftp://backup:hunter2@"}})
     assert "hunter2" not in str(info.value)
@@ -275,19 +279,19 @@ def test_find_binding_takes_the_first_that_can_load_extensions(monkeypatch):
     monkeypatch.setitem(sys.modules, "fake_stdlib", _fake_module("fake_stdlib", can_load=False))
     monkeypatch.setitem(sys.modules, "fake_sqlean", _fake_module("fake_sqlean", can_load=True))
     monkeypatch.setattr(
-        vfs_extension, "BINDINGS", (("fake_stdlib", "the stdlib"), ("fake_sqlean", "fake-sqlean"))
+        extension, "BINDINGS", (("fake_stdlib", "the stdlib"), ("fake_sqlean", "fake-sqlean"))
     )
-    assert vfs_extension.find_binding() is sys.modules["fake_sqlean"]
+    assert extension.find_binding() is sys.modules["fake_sqlean"]
 
 
 def test_find_binding_names_what_it_tried(monkeypatch):
     monkeypatch.setitem(sys.modules, "fake_stdlib", _fake_module("fake_stdlib", can_load=False))
     monkeypatch.setitem(sys.modules, "fake_missing", None)  # import raises ImportError
     monkeypatch.setattr(
-        vfs_extension, "BINDINGS", (("fake_stdlib", "the stdlib"), ("fake_missing", "sqlean.py"))
+        extension, "BINDINGS", (("fake_stdlib", "the stdlib"), ("fake_missing", "sqlean.py"))
     )
-    with pytest.raises(vfs_extension.VFSUnavailableError) as info:
-        vfs_extension.find_binding()
+    with pytest.raises(extension.VFSUnavailableError) as info:
+        extension.find_binding()
     assert str(info.value) == (
         "No SQLite binding that can load extensions was found; tried the stdlib (built "
         "without loadable extensions), sqlean.py (not installed). Install the VFS extras "
@@ -317,11 +321,11 @@ def test_backend_without_a_binding_says_what_to_install(monkeypatch):
     from django.core.exceptions import ImproperlyConfigured
     from django.db.utils import ConnectionHandler
 
-    from django_litestream.db.backends.litestream_vfs import base
+    from django_litestream.vfs import backend as base
 
     monkeypatch.setattr(base, "_binding", None)
     monkeypatch.setattr(
-        base, "_binding_error", vfs_extension.VFSUnavailableError("No SQLite binding (tried x).")
+        base, "_binding_error", extension.VFSUnavailableError("No SQLite binding (tried x).")
     )
     handler = ConnectionHandler(
         {"default": {}, **get_vfs_databases({"vfs": {"r": "file:///nowhere"}})}
@@ -405,12 +409,12 @@ def test_router_options_are_not_aliases():
 
 
 def test_the_older_vfs_extension_path_is_honoured(tmp_path):
-    extension = tmp_path / "litestream-vfs.so"
-    extension.write_bytes(b"")
-    litestream = {"vfs_extension_path": extension, "vfs": {"r": "file:///srv/replica"}}
+    so_file = tmp_path / "litestream-vfs.so"
+    so_file.write_bytes(b"")
+    litestream = {"vfs_extension_path": so_file, "vfs": {"r": "file:///srv/replica"}}
     [entry] = get_vfs_databases(litestream).values()
-    assert entry["OPTIONS"]["extension_path"] == str(extension)
-    assert vfs_extension.extension_path(str(extension)) == str(extension)
+    assert entry["OPTIONS"]["extension_path"] == str(so_file)
+    assert extension.extension_path(str(so_file)) == str(so_file)
 
 
 def test_a_missing_extension_file_is_e018(tmp_path):
@@ -425,12 +429,12 @@ def test_a_missing_extension_file_is_e018(tmp_path):
             error=True,
         )
     ]
-    with pytest.raises(vfs_extension.VFSUnavailableError, match="does not exist"):
-        vfs_extension.extension_path(str(missing))
+    with pytest.raises(extension.VFSUnavailableError, match="does not exist"):
+        extension.extension_path(str(missing))
 
 
 def test_conf_folds_vfs_extension_path_into_vfs_and_keeps_it_from_litestream(tmp_path):
-    from django_litestream import conf, config
+    from django_litestream import conf
 
     settings = conf.parse(
         {
@@ -444,7 +448,7 @@ def test_conf_folds_vfs_extension_path_into_vfs_and_keeps_it_from_litestream(tmp
         "r": "file:///srv/replica",
         "vfs_extension_path": "/opt/litestream-vfs.so",
     }
-    generated = config.build(settings, {})
+    generated = build(settings, {})
     assert "vfs" not in generated.render()
     assert not [p for p in generated.problems if p.id == "django_litestream.W001"]
 
@@ -465,13 +469,13 @@ def test_aws_ca_bundle_with_an_s3_replica_is_w018():
 def test_the_stdlib_sqlite3_is_never_a_vfs_binding(monkeypatch):
     import sqlite3
 
-    monkeypatch.setattr(vfs_extension, "BINDINGS", (("sqlite3", "the standard library"),))
-    monkeypatch.setattr(vfs_extension, "stdlib_can_load", lambda: True)
-    with pytest.raises(vfs_extension.VFSUnavailableError) as info:
-        vfs_extension.find_binding()
+    monkeypatch.setattr(extension, "BINDINGS", (("sqlite3", "the standard library"),))
+    monkeypatch.setattr(extension, "stdlib_can_load", lambda: True)
+    with pytest.raises(extension.VFSUnavailableError) as info:
+        extension.find_binding()
     assert "never used for the VFS" in str(info.value)
-    with pytest.raises(vfs_extension.VFSUnavailableError, match="standard library"):
-        vfs_extension.load_extension(sqlite3)
+    with pytest.raises(extension.VFSUnavailableError, match="standard library"):
+        extension.load_extension(sqlite3)
 
 
 # -- which database a replica copies --------------------------------------------------------
@@ -492,10 +496,5 @@ def test_the_stdlib_sqlite3_is_never_a_vfs_binding(monkeypatch):
     ],
 )
 def test_copies(url, replica, expected):
-    location = vfs.replica_location(replica, "/srv/db.sqlite3", "", {})
-    assert vfs.copies(url, location) is expected
-
-
-def test_copies_the_auto_replica():
-    location = vfs.replica_location(None, "/srv/db.sqlite3", "app", {"AWS_BUCKET": "bkt"})
-    assert vfs.copies("s3://bkt/app/db.sqlite3", location)
+    """A read replica's URL names the place a ``dbs`` entry replicates to (config/locations)."""
+    assert resolve(replica, {}).same_place(resolve({"url": url}, {})) is expected

@@ -80,14 +80,14 @@ def test_threads_do_not_see_each_others_time(history):
 def test_mistakes_are_one_line(history, alias, when, message):
     site, _ = history
     [answer] = site.ask(("travel", alias, 0, when))
-    assert answer["error"] == "django_litestream.timetravel.TimeTravelError"
+    assert answer["error"] == "django_litestream.vfs.timetravel.TimeTravelError"
     assert answer["message"] == message
 
 
 def test_a_moment_before_the_oldest_state_names_the_bound(history):
     site, _ = history
     [answer] = site.ask(("travel", "replica_a", 0, "2001-01-01T00:00:00Z"))
-    assert answer["error"] == "django_litestream.timetravel.TimeTravelError"
+    assert answer["error"] == "django_litestream.vfs.timetravel.TimeTravelError"
     assert answer["message"].startswith(
         "time_travel('replica_a', ...): 2001-01-01 00:00:00 UTC is before the oldest state "
         "the replica holds. The oldest state it holds is from 20"
@@ -109,7 +109,7 @@ def test_a_replica_that_is_gone(history):
     site.configure(open_timeout=4)
     shutil.rmtree(site.replicas["default"])
     [answer] = site.ask(("travel", "replica_a", 0, moment.isoformat()))
-    assert answer["error"] == "django_litestream.timetravel.TimeTravelError"
+    assert answer["error"] == "django_litestream.vfs.timetravel.TimeTravelError"
     assert answer["message"] == (
         f"time_travel('replica_a', {moment.isoformat()!r}): Cannot open the Litestream VFS "
         f"replica 'replica_a' ({site.url('default')}): the replica is empty or missing (no LTX "

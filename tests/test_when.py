@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from django_litestream import when
+from django_litestream.replica import moments
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -33,7 +33,7 @@ BERLIN = ZoneInfo("Europe/Berlin")
     ],
 )
 def test_relative_and_zoned_forms(text: str, expected: datetime) -> None:
-    moment = when.parse(text, now=NOW, zone=BERLIN)
+    moment = moments.parse(text, now=NOW, zone=BERLIN)
     assert moment.at == expected
     assert moment.at.tzinfo == timezone.utc
 
@@ -47,32 +47,32 @@ def test_relative_and_zoned_forms(text: str, expected: datetime) -> None:
     ],
 )
 def test_times_without_a_zone_are_local_and_say_which_zone(text: str, utc_hour: int) -> None:
-    moment = when.parse(text, now=NOW, zone=BERLIN)
+    moment = moments.parse(text, now=NOW, zone=BERLIN)
     assert moment.at.hour == utc_hour
     assert "local time" in moment.description
     assert "UTC+0" in moment.description
 
 
 def test_a_date_alone_is_local_midnight() -> None:
-    moment = when.parse("2026-11-25", now=NOW, zone=BERLIN)
+    moment = moments.parse("2026-11-25", now=NOW, zone=BERLIN)
     assert moment.at == datetime(2026, 11, 24, 23, tzinfo=timezone.utc)
 
 
 def test_datetime_objects_naive_and_aware() -> None:
     aware = datetime(2026, 11, 25, 10, tzinfo=timezone.utc)
-    assert when.parse(aware).at == aware
-    naive = when.parse(datetime(2026, 11, 25, 10), zone=BERLIN)
+    assert moments.parse(aware).at == aware
+    naive = moments.parse(datetime(2026, 11, 25, 10), zone=BERLIN)
     assert naive.at == datetime(2026, 11, 25, 9, tzinfo=timezone.utc)
 
 
 def test_without_a_zone_argument_the_machines_local_time_is_used() -> None:
     local = datetime(2026, 11, 25, 10).astimezone()
-    assert when.parse("2026-11-25 10:00").at == local.astimezone(timezone.utc)
+    assert moments.parse("2026-11-25 10:00").at == local.astimezone(timezone.utc)
 
 
 def test_rfc3339_is_what_litestream_reads() -> None:
-    assert when.parse("2026-11-25T10:00:00Z").rfc3339 == "2026-11-25T10:00:00Z"
-    assert when.parse("2026-11-25T10:00:00.25Z").rfc3339 == "2026-11-25T10:00:00.250000Z"
+    assert moments.parse("2026-11-25T10:00:00Z").rfc3339 == "2026-11-25T10:00:00Z"
+    assert moments.parse("2026-11-25T10:00:00.25Z").rfc3339 == "2026-11-25T10:00:00.250000Z"
 
 
 @pytest.mark.parametrize(
@@ -88,8 +88,8 @@ def test_rfc3339_is_what_litestream_reads() -> None:
     ],
 )
 def test_bad_input_names_the_accepted_forms(text: str, message: str) -> None:
-    with pytest.raises(when.WhenError) as info:
-        when.parse(text, now=NOW)
+    with pytest.raises(moments.WhenError) as info:
+        moments.parse(text, now=NOW)
     assert message in str(info.value)
     if "Cannot read" in message or "No time" in message:
         assert "'-15m'" in str(info.value) and "ISO 8601" in str(info.value)

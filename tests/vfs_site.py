@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from django_litestream import binary
+from django_litestream.litestream import binary
 from tests.project import Project, make_project
 
 SETTINGS = """\
@@ -141,7 +141,7 @@ def answer(op, alias, n, arg):
                 "cookie": response.cookies.get("litestream_read_primary") is not None}
     if op == "binding":
         import sqlite3
-        from django_litestream.db.backends.litestream_vfs import base
+        from django_litestream.vfs import backend as base
         return {"binding": base._binding.__name__,
                 "stdlib_can_load": hasattr(sqlite3.Connection, "enable_load_extension"),
                 "executable": sys.executable}
@@ -254,13 +254,15 @@ def litestream_exe() -> str:
 def vfs_loadable() -> None:
     """Skip, saying why, when the VFS extension cannot be loaded here at all."""
     probe = (
-        "from django_litestream import vfs_extension as v\n"
+        "from django_litestream.vfs import extension as v\n"
         "v.load_extension(v.find_binding())\n"
         "print(v.binding_label(v.find_binding()))\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     if done.returncode != 0:
         reason = (done.stderr.strip().splitlines() or ["unknown error"])[-1]
+        # Our own code failing to import is a bug to see, never a reason to skip.
+        assert "django_litestream" not in reason, done.stderr
         print(f"skipping VFS end-to-end tests: {reason}")
         pytest.skip(f"the Litestream VFS extension cannot be loaded here: {reason}")
     assert done.stdout.strip(), "the binding used should be named"

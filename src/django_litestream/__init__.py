@@ -10,8 +10,8 @@ __all__ = ["LitestreamRouter", "get_vfs_databases", "get_vfs_status", "time_trav
 # small in memory: name -> module.
 _LAZY = {
     "get_vfs_databases": "vfs",
-    "time_travel": "timetravel",
-    "get_vfs_status": "vfs_status",
+    "time_travel": "vfs.timetravel",
+    "get_vfs_status": "vfs.status",
     "LitestreamRouter": "db.routers",
 }
 

@@ -63,10 +63,10 @@ def main(argv: Sequence[str]) -> int:
 
     from . import conf
     from .errors import LitestreamError
-    from .serve import command
+    from .serve import launch
 
     try:
-        return command.run(conf.load(), args[1:])
+        return launch.run(conf.load(), args[1:])
     except LitestreamError as exc:
         return fail(str(exc), exc.exit_code)
     except (ImportError, ImproperlyConfigured) as exc:

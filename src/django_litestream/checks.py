@@ -15,11 +15,14 @@ from typing import Any
 
 from django.core import checks
 
-from . import binary, conf, config, findings, locations, vfs
-from .config import Settings
+from . import conf, vfs
+from .config import build, findings, locations
+from .config.types import Problem, Settings
+from .errors import SettingError
+from .litestream import binary
 
 
-def _message(problem: config.Problem) -> checks.CheckMessage:
+def _message(problem: Problem) -> checks.CheckMessage:
     cls = checks.Error if problem.error else checks.Warning
     return cls(problem.msg, hint=problem.hint.removeprefix("Hint: "), id=problem.id)
 
@@ -56,10 +59,10 @@ def _binary(settings: Settings) -> tuple[str | None, list[checks.CheckMessage]]:
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     try:
         settings = conf.load()
-    except conf.SettingError as exc:
+    except SettingError as exc:
         return [checks.Error(exc.msg, hint=exc.hint.removeprefix("Hint: "), id=exc.check_id)]
     exe, messages = _binary(settings)
-    generated = config.build(settings, os.environ)
+    generated = build.build(settings, os.environ)
     problems = findings.collect(
         settings, generated, os.environ, bucket_required=False, exe=exe, stand_ins=True
     )
@@ -72,9 +75,9 @@ def check_replica_locations(app_configs: Any = None, **kwargs: Any) -> list[chec
     """E008: two databases whose replicas resolve to one location."""
     try:
         settings = conf.load()
-    except conf.SettingError:
+    except SettingError:
         return []  # check_settings reports it
-    generated = config.build(settings, os.environ)
+    generated = build.build(settings, os.environ)
     return [
         _message(p) for p in locations.collisions(settings.dbs, generated.data["dbs"], os.environ)
     ]
@@ -84,31 +87,35 @@ def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMes
     """Under ``check --deploy`` a missing bucket is an error (E006): the deployment replicates."""
     try:
         settings = conf.load()
-    except conf.SettingError:
+    except SettingError:
         return []  # check_settings reports it
-    if any(db.replica is None for db in settings.dbs) and not config.auto_replica_bucket_set(
+    if any(db.replica is None for db in settings.dbs) and not build.auto_replica_bucket_set(
         os.environ
     ):
-        return [_message(config.bucket_problem(settings, os.environ, required=True))]
+        return [_message(findings.bucket_problem(settings, os.environ, required=True))]
     return []
 
 
 def check_read_replicas(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """The read replicas' checks that need Django (W019-W021, E019); see vfs_checks."""
-    from . import vfs_checks
+    """The read replicas' checks that need Django's settings (never a connection).
 
-    return vfs_checks.run()
+    - ``E019``: a replica's ``primary`` names no ``DATABASES`` alias;
+    - ``W019``: ``"django_litestream_vfs"`` (the older app) is in ``INSTALLED_APPS``;
+    - ``W020``: ``get_vfs_databases`` was imported from the older ``django_litestream_vfs``;
+    - ``W021``: ``LitestreamRouter`` is routing without ``ReadYourWritesMiddleware``.
+    """
+    return _read_replica_messages()
 
 
 def check_operations(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """E020-E021, W022-W023: the health endpoint's and serve's settings."""
-    from . import health
     from .errors import LitestreamError
+    from .ops import health
     from .serve import options
 
     try:
         settings = conf.load()
-    except conf.SettingError:
+    except SettingError:
         return []  # check_settings reports it
     messages: list[checks.CheckMessage] = []
     try:
@@ -175,3 +182,66 @@ def _cleartext_remote(url: str) -> bool:
         return not ipaddress.ip_address(host).is_loopback
     except ValueError:
         return True
+
+
+ROUTER = "django_litestream.db.routers.LitestreamRouter"
+MIDDLEWARE = "django_litestream.middleware.ReadYourWritesMiddleware"
+
+
+def _read_replica_messages() -> list[checks.CheckMessage]:
+    from django.apps import apps
+    from django.conf import settings
+
+    found: list[checks.CheckMessage] = []
+
+    if apps.is_installed("django_litestream_vfs"):
+        found.append(
+            checks.Warning(
+                "'django_litestream_vfs' in INSTALLED_APPS is the older django-litestream-vfs "
+                "app; its read replicas are part of 'django_litestream' now.",
+                hint="Replace it with 'django_litestream' in INSTALLED_APPS (or remove it if "
+                "that is already there).",
+                id="django_litestream.W019",
+            )
+        )
+    import sys
+
+    legacy = sys.modules.get("django_litestream_vfs")
+    if legacy is not None and getattr(legacy, "used", False):
+        found.append(
+            checks.Warning(
+                "get_vfs_databases() was imported from django_litestream_vfs, the older "
+                "django-litestream-vfs module.",
+                hint="Import it from django_litestream: "
+                "'from django_litestream import get_vfs_databases'.",
+                id="django_litestream.W020",
+            )
+        )
+    vfs_engine = "django_litestream.db.backends.litestream_vfs"
+    for alias, entry in settings.DATABASES.items():
+        primary = (entry.get("OPTIONS") or {}).get("primary")
+        if entry.get("ENGINE") == vfs_engine and primary and primary not in settings.DATABASES:
+            found.append(
+                checks.Error(
+                    f"LITESTREAM['vfs']['{alias}']['primary'] is {primary!r}, which is not an "
+                    "alias in DATABASES.",
+                    hint="Name the DATABASES alias this replica copies (reads fall back to it "
+                    f"and writes go there), one of: {', '.join(settings.DATABASES)}.",
+                    id="django_litestream.E019",
+                )
+            )
+    routers = [
+        r if isinstance(r, str) else f"{type(r).__module__}.{type(r).__name__}"
+        for r in getattr(settings, "DATABASE_ROUTERS", [])
+    ]
+    if ROUTER in routers and MIDDLEWARE not in getattr(settings, "MIDDLEWARE", []):
+        found.append(
+            checks.Warning(
+                f"DATABASE_ROUTERS has {ROUTER} but MIDDLEWARE lacks {MIDDLEWARE}: a write "
+                "made with .using() or raw SQL is not seen, and the reads after it in the same "
+                "request may miss it.",
+                hint=f"Add '{MIDDLEWARE}' to MIDDLEWARE.",
+                id="django_litestream.W021",
+            )
+        )
+    return found

@@ -1,37 +1,27 @@
-"""The only reader of ``settings.LITESTREAM``: validate it into a :class:`config.Settings`.
+"""The only reader of Django's settings: ``LITESTREAM`` validated into a :class:`Settings`.
 
-Every mistake raises :class:`ConfigurationError` whose message names the key that is wrong
-and how to fix it; the same errors surface as system checks (``django_litestream.E00x``).
+Every mistake raises :class:`SettingError` whose message names the key that is wrong and
+how to fix it; the same errors surface as system checks (``django_litestream.E00x``).
+What the rest of the package needs of the project's settings (``DATABASES``, ``BASE_DIR``,
+``WSGI_APPLICATION``) is read here too, into the same object.
 """
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from . import keys
-from .config import Database, Settings
-from .errors import ConfigurationError
+from .config import keys
+from .config.types import Database, Settings
+from .errors import SettingError
+from .text import did_you_mean
 
-# Keys of LITESTREAM that belong to django-litestream; every other key goes to Litestream.
-OWN_KEYS = ("path_prefix", "bin_path", "download_url", "vfs", "serve", "health")
 # The older django-litestream-vfs name of LITESTREAM["vfs"]["extension_path"], honoured
 # there (see docs/vfs.rst, "Coming from django-litestream-vfs"); never passed to Litestream.
 LEGACY_VFS_KEYS = ("vfs_extension_path",)
 SQLITE_ENGINES = ("sqlite3", "spatialite")
-
-
-class SettingError(ConfigurationError):
-    """A ConfigurationError tied to a system check ID."""
-
-    def __init__(self, check_id: str, msg: str, hint: str) -> None:
-        super().__init__(f"{msg} {hint}")
-        self.check_id = check_id
-        self.msg = msg
-        self.hint = hint
 
 
 def _malformed(msg: str, hint: str) -> SettingError:
@@ -128,8 +118,7 @@ def _resolve_path(
     if os.sep in text or "." in text or text.startswith("~"):
         return _absolute(text, base_dir), None
     known = sorted(databases)
-    close = difflib.get_close_matches(text, known, n=1)
-    suggestion = f"Did you mean '{close[0]}'? " if close else ""
+    suggestion = did_you_mean(text, known)
     raise SettingError(
         "django_litestream.E002",
         f"{where}['path'] is '{text}', which is not an alias in DATABASES "
@@ -252,7 +241,7 @@ LEGACY_KEYS = ("config_file", "extend_dbs")
 def _own_key(key: Any) -> str:
     """``bin-path`` is ``bin_path``: django-litestream's keys accept hyphens like Litestream's."""
     text = str(key)
-    return text.replace("-", "_") if text.replace("-", "_") in OWN_KEYS + LEGACY_KEYS else text
+    return text.replace("-", "_") if text.replace("-", "_") in keys.OWN_KEYS + LEGACY_KEYS else text
 
 
 def parse(
@@ -261,6 +250,7 @@ def parse(
     base_dir: str | None = None,
     *,
     project_dir: str | None = None,
+    wsgi_application: str | None = None,
 ) -> Settings:
     """Validate a ``LITESTREAM`` value against ``DATABASES``; no Django needed.
 
@@ -314,7 +304,7 @@ def parse(
             )
         seen[db.path] = db.where
     bin_path = litestream.get("bin_path")
-    taken = OWN_KEYS + LEGACY_KEYS + ("dbs",)
+    taken = keys.OWN_KEYS + LEGACY_KEYS + ("dbs",)
     return Settings(
         dbs=dbs,
         path_prefix=litestream.get("path_prefix") or "",
@@ -331,6 +321,7 @@ def parse(
         defined=defined,
         under_test=under_test,
         legacy={k: litestream[k] for k in LEGACY_KEYS if k in litestream},
+        wsgi_application=wsgi_application,
     )
 
 
@@ -343,4 +334,5 @@ def load() -> Settings:
         getattr(settings, "LITESTREAM", None),
         settings.DATABASES,
         project_dir=os.fspath(base) if isinstance(base, str | os.PathLike) else None,
+        wsgi_application=getattr(settings, "WSGI_APPLICATION", None) or None,
     )

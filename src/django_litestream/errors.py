@@ -1,4 +1,4 @@
-"""Exceptions for problems a user can fix.
+"""Exceptions for problems a user can fix, and the exit codes they map to.
 
 Every message names the problem and the fix. The management command turns these
 into one line on stderr and a non-zero exit code; they are never shown as tracebacks.
@@ -20,6 +20,16 @@ class ConfigurationError(LitestreamError):
     """The ``LITESTREAM`` setting (or a command line) is wrong."""
 
     exit_code = 78
+
+
+class SettingError(ConfigurationError):
+    """A ConfigurationError tied to a system check ID (the same mistake, as ``check`` says it)."""
+
+    def __init__(self, check_id: str, msg: str, hint: str) -> None:
+        super().__init__(f"{msg} {hint}")
+        self.check_id = check_id
+        self.msg = msg
+        self.hint = hint
 
 
 class BinaryNotFoundError(LitestreamError):

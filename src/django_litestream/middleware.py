@@ -20,7 +20,7 @@ from typing import Any
 from django.db import connections
 
 from . import readwrite, vfs
-from .routers import primary_for, vfs_aliases
+from .vfs.freshness import primary_for, vfs_aliases
 
 
 class ReadYourWritesMiddleware:

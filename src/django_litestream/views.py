@@ -16,8 +16,9 @@ import time
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.views.decorators.cache import never_cache
 
-from . import conf, health
+from . import conf
 from .errors import ConfigurationError
+from .ops import health
 
 log = logging.getLogger("django_litestream.health")
 

@@ -7,7 +7,7 @@
 
 - reads go to the read replica (the only VFS alias in ``DATABASES``, or
   ``LITESTREAM["vfs"]["read_replica"]``) while it is fresh enough (the rule of
-  :class:`django_litestream.routers.Freshness`; ``max_lag_seconds`` defaults to 60 here),
+  :class:`django_litestream.vfs.freshness.Freshness`; ``max_lag_seconds`` defaults to 60 here),
   else to the primary, the database the replica copies;
 - after a write, the rest of the request reads the primary (read-your-writes, see
   :mod:`django_litestream.readwrite`);
@@ -24,7 +24,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 
 from .. import readwrite, vfs
-from ..routers import Freshness, _is_vfs, vfs_aliases
+from ..vfs.freshness import Freshness, is_vfs, vfs_aliases
 
 
 class LitestreamRouter:
@@ -85,4 +85,4 @@ class LitestreamRouter:
         return None
 
     def allow_migrate(self, db: str, app_label: str, **hints: Any) -> bool | None:
-        return False if db in connections.settings and _is_vfs(db) else None
+        return False if db in connections.settings and is_vfs(db) else None

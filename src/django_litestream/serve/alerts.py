@@ -15,7 +15,7 @@ import queue
 import threading
 from typing import TYPE_CHECKING, Any
 
-from ..redact import url_for_logs
+from ..config.secrets import url_for_logs
 
 if TYPE_CHECKING:
     import httpx

@@ -24,7 +24,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 
-from . import probe
+from ..litestream import probe
+from ..replica import listing
+from ..replica.ltx import file_name
 from .plan import Plan, PlanDB
 
 # Wait up to the given seconds; True when the caller should stop waiting (a signal, or a
@@ -38,33 +40,6 @@ REPLICA_POLL = 0.1  # between listings of a replica
 
 class Interrupted(Exception):
     """The caller asked to stop waiting."""
-
-
-class Settle:
-    """Has Litestream's monitor finished a clean sync that began after ``start`` was read?"""
-
-    def __init__(self, ref: probe.DBMetrics, need: int, bounded: bool) -> None:
-        self.ref = ref
-        # finished syncs after ``ref`` that prove one began after it: 1 if none ran
-        self.need = need
-        self.bounded = bounded  # the backlog fit in one sync (``max-sync-wal-bytes``)
-
-    @classmethod
-    def begin(
-        cls, start: probe.DBMetrics, *, idle: bool, wal_bytes: int, max_sync_wal_bytes: int
-    ) -> Settle:
-        backlog = wal_bytes - start.wal_size
-        bounded = max_sync_wal_bytes <= 0 or backlog < max_sync_wal_bytes
-        return cls(start, 1 if idle else 2, bounded)
-
-    def update(self, now: probe.DBMetrics) -> int | None:
-        """The txid that covers every earlier write, once known; else None."""
-        if now.errors != self.ref.errors or (not self.bounded and now.txid != self.ref.txid):
-            self.ref, self.need = now, 2  # only a clean (and, if chunked, quiet) sync counts
-            return None
-        if now.syncs >= self.ref.syncs + self.need and now.txid > 0:
-            return now.txid
-        return None
 
 
 def wal_bytes(db: PlanDB) -> int:
@@ -157,11 +132,11 @@ class Confirm:
         start = self.metrics()
         if isinstance(start, str):
             return start
-        settles: dict[str, Settle] = {}
+        settles: dict[str, probe.Settle] = {}
         for db in self.plan.dbs:
             if db.path not in start:
                 return f"{db.label}: Litestream's metrics do not list {db.path}"
-            settles[db.path] = Settle.begin(
+            settles[db.path] = probe.Settle.begin(
                 start[db.path],
                 idle=idle[db.path],
                 wal_bytes=wal_bytes(db),
@@ -196,7 +171,7 @@ class Confirm:
         """None once the replica of ``db`` holds ``txid``; else why not by ``deadline``."""
         while True:
             left = max(1.0, deadline - clock())
-            held = probe.replica_txid(
+            held = listing.replica_txid(
                 self.plan.binary,
                 self.plan.config_path,
                 db.path,
@@ -216,7 +191,7 @@ class Confirm:
 
     def behind(self, db: PlanDB, held: int, txid: int) -> str:
         text = f"the replica {db.replica} holds txid {held}, the database is at {txid}"
-        needed = os.path.join(db.meta_path, "ltx", "0", f"{held + 1:016x}-{held + 1:016x}.ltx")
+        needed = os.path.join(db.meta_path, "ltx", "0", file_name(held + 1, held + 1))
         if db.meta_path and not os.path.exists(needed):
             text += (
                 f" and the LTX file for txid {held + 1} is missing from Litestream's local state"

@@ -14,11 +14,12 @@ import logging
 import threading
 from collections.abc import Mapping
 
-from .. import guard, preflight
-from ..replica import ReplicaUnreachable
-from . import exitcodes, position
-from .dbfile import is_missing
-from .plan import Plan, default_meta_path
+from ..replica import guard, position, preflight
+from ..replica.dbfile import is_missing
+from ..replica.listing import ReplicaUnreachable
+from ..replica.ltx import default_meta_path
+from . import exitcodes
+from .plan import Plan
 
 log = logging.getLogger("django_litestream.serve")
 
@@ -37,7 +38,7 @@ def check(
     past it (:func:`held_by_replica`).
     """
     targets = [
-        preflight.Target(
+        preflight.Subject(
             db.path,
             db.label,
             db.replica,
@@ -103,9 +104,9 @@ def check(
     return code
 
 
-def held_by_replica(verdict: guard.Verdict, meta_path: str) -> bool:
+def held_by_replica(verdict: guard.Continuity, meta_path: str) -> bool:
     """Does the replica hold exactly what this database holds (nothing is still to upload)?"""
     if verdict.kind != guard.CONTINUES or verdict.replica_txid is None:
         return False
-    here = position.local(verdict.path, meta_path)
+    here = position.coverage(verdict.path, meta_path)
     return here.covered and here.txid == verdict.replica_txid

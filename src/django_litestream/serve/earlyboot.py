@@ -22,7 +22,7 @@ The head start (:func:`head_start`): the Django side, once it has the plan and b
 that have no file (``restore.start_early``) and boots the server, so that all of them also
 overlap the ``exec`` and the supervisor's start (about 0.06 s), on every start. The
 supervisor (the same PID: still their parent) adopts the locks, the restores and the
-server (``runner.Adopted``) and the gate's write end from the plan. The server boots only
+server (``process.Adopted``) and the gate's write end from the plan. The server boots only
 when every missing database was found absent before it started: a database file that
 appears later can only be the application's, and the restore refuses to replace it.
 """
@@ -153,7 +153,7 @@ def head_start(plan: Plan, env: Mapping[str, str], write_config: Callable[[], No
     this needs is imported before the server is spawned (the restore machinery only when
     a database is missing).
     """
-    from .dbfile import is_missing
+    from ..replica.dbfile import is_missing
     from .lock import DatabaseLock, LockHeld
 
     locks = [DatabaseLock(db.path) for db in plan.dbs]
@@ -191,7 +191,7 @@ def head_start(plan: Plan, env: Mapping[str, str], write_config: Callable[[], No
     booted, gate_fd = 0, -1
     server_env = plan.server_environ(os.environ)
     if boot and not refusal(plan.command, server_env, os.getcwd(), sys.executable)[1]:
-        from ..runner import spawn
+        from ..litestream.process import spawn
 
         gate = Gate(plan.go_path)
         try:

@@ -6,7 +6,7 @@ more sync of the WAL to its end, then the replica, retried for ``shutdown-sync-t
 (``DB.Close`` in ``db.go``). That is the plain recipe's own stop, with nothing waited for
 in between. Once it has exited, nothing writes any more, and for each database:
 
-1. Litestream's local state covers every transaction (``position.py``): its newest level-0
+1. Litestream's local state covers every transaction (``replica/position.py``): its newest level-0
    txid, and no commit in the WAL past the place that file records;
 2. the replica holds that txid (``litestream ltx -json -level 0``, read from the storage:
    level-0 files are uploaded in txid order and the newest is never pruned). A ``file``
@@ -32,18 +32,16 @@ an unconfirmed final sync, is replicated from there). No Django.
 from __future__ import annotations
 
 import contextlib
-import os
-import re
 import sqlite3
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
-from . import position, probe
-from .plan import Plan, PlanDB, default_meta_path
+from ..replica import listing, position
+from ..replica.ltx import default_meta_path
+from .plan import Plan, PlanDB
 
 LIST_TIMEOUT = 30.0  # seconds for one listing of a replica
-_LTX_NAME = re.compile(r"^[0-9a-f]{16}-([0-9a-f]{16})\.ltx$")
 
 
 def hold(paths: Iterable[str]) -> dict[str, sqlite3.Connection]:
@@ -67,22 +65,11 @@ def hold(paths: Iterable[str]) -> dict[str, sqlite3.Connection]:
     return held
 
 
-def file_replica_txid(directory: str) -> int | str:
-    """The highest level-0 txid in a file replica (0: none), or why it cannot be read."""
-    try:
-        names = os.listdir(os.path.join(directory, "ltx", "0"))
-    except FileNotFoundError:
-        return 0
-    except OSError as exc:
-        return f"cannot list the replica's directory {directory}: {exc.strerror or exc}"
-    return max((int(m[1], 16) for n in names if (m := _LTX_NAME.match(n))), default=0)
-
-
 def confirm(plan: Plan, env: Mapping[str, str]) -> tuple[dict[str, int], str]:
     """({label: txid}, "") when every replica holds all its database's transactions;
     else ({}, why not)."""
     where = {
-        db.path: position.local(db.path, db.meta_path or default_meta_path(db.path))
+        db.path: position.coverage(db.path, db.meta_path or default_meta_path(db.path))
         for db in plan.dbs
     }
     for db in plan.dbs:
@@ -91,8 +78,8 @@ def confirm(plan: Plan, env: Mapping[str, str]) -> tuple[dict[str, int], str]:
 
     def held(db: PlanDB) -> int | str:
         if db.replica_dir:
-            return file_replica_txid(db.replica_dir)
-        return probe.replica_txid(plan.binary, plan.config_path, db.path, LIST_TIMEOUT, env)
+            return listing.file_replica_txid(db.replica_dir)
+        return listing.replica_txid(plan.binary, plan.config_path, db.path, LIST_TIMEOUT, env)
 
     with ThreadPoolExecutor(max_workers=max(1, len(plan.dbs))) as pool:
         found = list(pool.map(held, plan.dbs))

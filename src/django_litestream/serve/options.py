@@ -7,7 +7,6 @@ line wins.
 from __future__ import annotations
 
 import argparse
-import difflib
 import math
 import re
 import shlex
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from ..errors import ConfigurationError, UsageError
+from ..text import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -338,8 +338,7 @@ def parse(args: Sequence[str], setting: Mapping[str, Any]) -> ServeOptions:
     """Merge the command line over ``LITESTREAM['serve']``."""
     unknown = sorted(set(setting) - KNOWN_SETTINGS)
     if unknown:
-        close = difflib.get_close_matches(str(unknown[0]), sorted(KNOWN_SETTINGS), n=1)
-        hint = f"Did you mean '{close[0]}'? " if close else ""
+        hint = did_you_mean(str(unknown[0]), KNOWN_SETTINGS)
         raise ConfigurationError(
             f"LITESTREAM['serve'] has unknown key(s) {', '.join(map(repr, unknown))}. "
             f"{hint}Known keys: {', '.join(sorted(KNOWN_SETTINGS))}."

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from ..runner import SECRET_ENV_PREFIX, write_private
+from ..config.secrets import SECRET_ENV_PREFIX
+from ..litestream.process import write_private
 
 
 class PlanDB(NamedTuple):
@@ -24,12 +25,6 @@ class PlanDB(NamedTuple):
     sync_interval: float = 1.0  # the replica's sync-interval, in seconds
     alias: str | None = None  # the Django alias, when the database has one
     replica_dir: str = ""  # a file replica's directory, when known without the environment
-
-
-def default_meta_path(db_path: str) -> str:
-    """Where Litestream keeps a database's local state unless ``meta-path`` says otherwise."""
-    head, name = os.path.split(db_path)
-    return os.path.join(head, f".{name}-litestream")
 
 
 class Plan(NamedTuple):

@@ -25,9 +25,9 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
-from ..runner import Adopted, bounded, run_bounded, start_bounded
+from ..litestream.process import Adopted, bounded, run_bounded, start_bounded
+from ..replica.dbfile import is_missing
 from . import exitcodes, hints
-from .dbfile import is_missing
 from .plan import PlanDB
 
 log = logging.getLogger("django_litestream.serve")

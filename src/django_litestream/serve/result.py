@@ -6,7 +6,7 @@ import logging
 import shlex
 from typing import Any
 
-from ..runner import describe_status, exit_status
+from ..litestream.process import describe_status, exit_status
 from . import exitcodes
 from .plan import Plan
 

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from ..runner import (
+from ..litestream.process import (
     THREAD_CHILDREN,
     Adopted,
     describe_status,
@@ -40,8 +40,9 @@ from ..runner import (
     signame,
     spawn,
 )
+from ..replica.dbfile import is_missing
 from . import (
-    configcheck,
+    configverdict,
     continuity,
     exitcodes,
     finalsync,
@@ -51,7 +52,6 @@ from . import (
     result,
     startup,
 )
-from .dbfile import is_missing
 from .lock import DatabaseLock, LockHeld, lock_path
 from .plan import Plan, write_json_atomic
 from .readiness import Readiness
@@ -61,7 +61,7 @@ log = logging.getLogger("django_litestream.serve")
 
 
 class Child(Protocol):
-    """A pre-serve command or the server: a Popen, or (booted early) runner.Adopted."""
+    """A pre-serve command or the server: a Popen, or (booted early) process.Adopted."""
 
     pid: int
     returncode: int | None
@@ -412,7 +412,7 @@ class Supervisor:
         ready = self.readiness
         if self.watch is not None or self.stage != SERVING or ready is None or not ready.locked:
             return
-        from .watch import ReplicaWatch  # here: the replica checks' modules load after the start
+        from .watch import ReplicaWatch
 
         self.watch = ReplicaWatch(self.plan)
         self.watch.start()
@@ -669,11 +669,11 @@ class Supervisor:
         return {"synced": False, "txids": {}, "detail": reason}
 
     def config_refused(self) -> int | None:
-        """The binary's verdict on the configuration (``configcheck.py``), said as the
+        """The binary's verdict on the configuration (``configverdict.py``), said as the
         Django side would have said it; exit code 78 when it refuses."""
         if not self.plan.config_check_pid:
             return None
-        lines, error = configcheck.wait(self.plan.config_check_pid, self.plan.runtime_dir)
+        lines, error = configverdict.wait(self.plan.config_check_pid, self.plan.runtime_dir)
         for line in lines:
             print(line, file=sys.stderr)
         if error:

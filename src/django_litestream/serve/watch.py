@@ -31,8 +31,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
-from .. import ltxfile, position, redact
-from . import hints, probe, state
+from ..config import secrets
+from ..litestream import probe
+from ..replica import listing, ltx, position
+from ..text import duration_words
+from . import hints, state
 from .alerts import Webhook
 from .confirm import REPLICA_POLL, Interrupted
 from .plan import Plan, PlanDB
@@ -101,17 +104,6 @@ def clock_text(moment: float) -> str:
     return time.strftime("%H:%M:%S UTC", time.gmtime(moment))
 
 
-def duration_text(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    if seconds < 120:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 120:
-        return f"{minutes}m{seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
@@ -144,7 +136,7 @@ class ReplicaWatch:
         self.interval = plan.replica_check_interval
         self.stop = threading.Event()
         self.tracked = {db.path: Tracked(db) for db in plan.dbs}
-        self.secrets = redact.secret_values(os.environ)
+        self.secrets = secrets.secret_values(os.environ)
         self.host = socket.gethostname()
         self.webhook = (
             Webhook(plan.alert_webhook) if plan.alert_webhook and self.interval > 0 else None
@@ -204,7 +196,7 @@ class ReplicaWatch:
         window = self.window(db)
         deadline = time.monotonic() + window
         while True:
-            held = probe.replica_txid(
+            held = listing.replica_txid(
                 self.plan.binary,
                 self.plan.config_path,
                 db.path,
@@ -269,7 +261,7 @@ class ReplicaWatch:
         text = f"it holds txid {held}, Litestream has copied up to {lag.local_txid}"
         if lag.since is not None:
             text += f"; the oldest write it lacks was copied {time.time() - lag.since:.0f}s ago"
-        files = [f for f in ltxfile.level0(db.meta_path) if f.max_txid > held]
+        files = [f for f in ltx.level0(db.meta_path) if f.max_txid > held]
         if db.meta_path and files and files[0].min_txid > held + 1:
             text += (
                 f", and the LTX file for txid {held + 1} is missing from Litestream's local state"
@@ -289,7 +281,7 @@ class ReplicaWatch:
                     "(from %s to %s) and the replica was at most %d transaction%s behind",
                     db.replica,
                     db.label,
-                    duration_text(now - since),
+                    duration_words(now - since),
                     clock_text(since),
                     clock_text(now),
                     tracked.max_behind,
@@ -304,7 +296,7 @@ class ReplicaWatch:
         if tracked.outage_since is not None:
             return
         tracked.outage_since = min(observation.since or observation.started, observation.started)
-        reason = redact.scrub(observation.reason or "", self.secrets)
+        reason = secrets.scrub(observation.reason or "", self.secrets)
         if reason.startswith(SYNCS_FAIL):
             at_risk = "the writes Litestream cannot copy exist only on this disk"
         elif observation.since is not None and self.waiting(db, observation.since):
@@ -326,7 +318,7 @@ class ReplicaWatch:
     @staticmethod
     def waiting(db: PlanDB, since: float) -> bool:
         """Has Litestream copied a write after ``since`` (one the replica may lack)?"""
-        files = ltxfile.level0(db.meta_path)
+        files = ltx.level0(db.meta_path)
         return bool(files) and position.created(files[-1]) > since
 
     def alert(self, kind: str, tracked: Tracked, observation: Observation, now: float) -> None:
@@ -344,7 +336,7 @@ class ReplicaWatch:
             "since": utc(since),
             "lag_txids": observation.behind if kind.endswith("started") else tracked.max_behind,
             "lag_seconds": None if since is None else round(now - since, 1),
-            "reason": redact.scrub(observation.reason or "", self.secrets) or None,
+            "reason": secrets.scrub(observation.reason or "", self.secrets) or None,
             "sent_at": utc(now),
         }
         if kind.endswith("ended"):
@@ -375,7 +367,7 @@ class ReplicaWatch:
                 "window": self.window(db),
                 "reason": None
                 if last is None or last.reason is None
-                else redact.scrub(last.reason, self.secrets),
+                else secrets.scrub(last.reason, self.secrets),
             }
         try:
             state.write(

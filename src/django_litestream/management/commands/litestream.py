@@ -1,20 +1,21 @@
 """``manage.py litestream``: every Litestream command, plus ``config`` and ``serve``.
 
-This module only maps the command line onto :mod:`django_litestream.cli`; arguments after
-the subcommand go to the binary untouched, so flags never drift from the pinned binary.
+This module only maps the command line onto the command's module (one signature for all:
+``run(settings, args, write)``); arguments after a Litestream command go to the binary
+untouched (:mod:`django_litestream.ops.passthrough`), so flags never drift from it.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import importlib
 import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ... import commands
-from ...errors import ConfigurationError, LitestreamError
+from ...errors import LitestreamError
+from ...litestream import subcommands
 
 HELP = """Run Litestream with a configuration generated from settings.LITESTREAM.
 
@@ -36,7 +37,7 @@ binary's own help for COMMAND."""
 class Command(BaseCommand):
     help = HELP.format(
         litestream="\n  ".join(
-            f"{name:<11} {commands.SUMMARIES[name]}" for name in sorted(commands.ALL)
+            f"{name:<11} {subcommands.SUMMARIES[name]}" for name in sorted(subcommands.ALL)
         )
     )
     # Litestream commands check the settings themselves; "serve" runs the checks it needs.
@@ -73,78 +74,30 @@ class Command(BaseCommand):
         # Imported here, not at the top: Django imports this module to run any litestream
         # command, and serve boots the server sooner without the configuration code loaded
         # first (serve imports what it needs itself; docs/serve.rst, "Performance").
-        from ... import cli, conf
+        from ... import conf
+        from ...ops import passthrough, showconfig
 
-        cli.check_command(command)
-        if command == "config" and args[:1] in (["-h"], ["-help"], ["--help"]):
-            self.stdout.write(CONFIG_HELP)  # help needs no (valid) setting
+        passthrough.check_command(command)
+        if command == "config" and showconfig.asks_for_help(args):
+            self.write(showconfig.HELP)  # help needs no (valid) setting
             return 0
         settings = conf.load()
-        if command == "config":
-            return self.print_config(settings, args)
-        if command == "serve":
-            from ...serve import command as serve_command
-
-            return serve_command.run(settings, args, error_prefix="CommandError: ")
-        if command == "status":
-            from ... import status
-
-            return status.run(settings, args, self.write)
-        if command == "verify":
-            from ... import verify
-
-            return verify.run(settings, args, self.write)
-        if command == "vfs":
-            from ... import vfs_status
-
-            return vfs_status.run(args, lambda text: self.stdout.write(text, ending=""))
-        return cli.run_litestream(settings, command, args)
+        if command in COMMANDS:
+            module = importlib.import_module(COMMANDS[command], __package__)
+            extra = {"error_prefix": "CommandError: "} if command == "serve" else {}
+            return int(module.run(settings, args, self.write, **extra))
+        return passthrough.run(settings, [command, *args], self.write)
 
     def write(self, text: str) -> None:
         self.stdout.write(text, ending="")
         self.stdout.flush()
 
-    def print_config(self, settings: Any, args: list[str]) -> int:
-        if args:
-            raise CommandError(
-                f"'litestream config' takes no arguments (got {' '.join(args)}); "
-                "'python manage.py litestream config -h' says what it prints.",
-                returncode=2,
-            )
-        from ... import binary, cli
 
-        exe = binary.find(settings.bin_path) or binary.installed_pinned()
-        generated = cli.generate(settings, os.environ, strict=False, exe=exe)
-        if generated.secret_env:
-            self.stdout.write(secrets_comment(generated))
-        self.stdout.write(generated.render(), ending="")
-        errors = [p for p in generated.problems if p.error]
-        if errors:
-            raise CommandError(
-                f"The configuration above would not work: {len(errors)} error"
-                f"{'s' if len(errors) > 1 else ''} (see above; "
-                "'python manage.py check' shows them too).",
-                returncode=ConfigurationError.exit_code,
-            )
-        return 0
-
-
-CONFIG_HELP = """usage: manage.py litestream config
-
-Print the Litestream configuration generated from settings.LITESTREAM (YAML, on standard
-output). Secrets never appear as values: credentials kept in the environment are written
-as $VARIABLE references, and a secret written literally in the settings as a reference to
-a private variable (DJANGO_LITESTREAM_SECRET_N) that only the Litestream processes
-started by manage.py receive. Warnings and errors about the setting go to standard error;
-the exit status is 78 when the configuration would not work.
-"""
-
-
-def secrets_comment(generated: Any) -> str:
-    names = ", ".join(sorted(generated.secret_env))
-    return (
-        f"# {names}: secrets written literally in settings.LITESTREAM. Only the\n"
-        "# Litestream processes that 'python manage.py litestream' starts receive them;\n"
-        "# elsewhere they expand to nothing. To use this file outside manage.py, keep\n"
-        "# those secrets in environment variables and write '$NAME' in the setting.\n"
-    )
+# django-litestream's own commands: each module's ``run(settings, args, write)`` runs one.
+COMMANDS = {
+    "config": "...ops.showconfig",
+    "serve": "...serve.launch",
+    "status": "...ops.status",
+    "verify": "...ops.verify",
+    "vfs": "...vfs.status",
+}
