@@ -72,18 +72,18 @@ lint: $(VENV)/.lint-installed
 
 # Figures and ratios side by side in one run; wrk is used when installed (apt-get install wrk).
 bench: $(VENV)/.test-installed
-	$(VPY) benchmarks/bench_serve.py $(BENCH_ARGS)
+	$(VPY) -m benchmarks.bench_serve $(BENCH_ARGS)
 
 # Read replicas through the Litestream VFS vs the local file, side by side (about a minute).
 bench-vfs: $(VENV)/.test-installed
-	$(VPY) benchmarks/bench_vfs.py $(BENCH_ARGS)
+	$(VPY) -m benchmarks.bench_vfs $(BENCH_ARGS)
 
 # Acknowledged writes against a restore, write->replica lag, warm-start uploads (~25 min).
 bench-durability: $(VENV)/.test-installed
-	$(VPY) benchmarks/bench_durability.py $(BENCH_ARGS)
+	$(VPY) -m benchmarks.bench_durability $(BENCH_ARGS)
 
 bench-operations: $(VENV)/.test-installed
-	$(VPY) benchmarks/bench_operations.py $(BENCH_ARGS)
+	$(VPY) -m benchmarks.bench_operations $(BENCH_ARGS)
 
 docs: $(VENV)/.test-installed
 	$(VENV)/bin/sphinx-build -W -q -b html docs docs/_build/html

@@ -20,10 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from tests.project import make_project  # noqa: E402
+from tests.support.project import make_project
 
 
 def median_ms(samples: list[float]) -> float:

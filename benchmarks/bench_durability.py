@@ -51,14 +51,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import psutil
 
-import psutil  # noqa: E402
-from bench_serve import become_subreaper, build_db, get_status  # noqa: E402
-
-from tests.durability import (  # noqa: E402
+from benchmarks.bench_serve import become_subreaper, build_db, get_status
+from tests.support.durability import (
     LITESTREAM,
     Replica,
     Writers,
@@ -66,8 +62,8 @@ from tests.durability import (  # noqa: E402
     missing,
     ranges,
 )
-from tests.project import Project, make_project  # noqa: E402
-from tests.storage import MotoS3  # noqa: E402
+from tests.support.project import Project, make_project
+from tests.support.storage import MotoS3
 
 MIB = 1024 * 1024
 CONFIRMED = "replica confirmed in sync"

@@ -34,13 +34,9 @@ from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from tests.project import Project, make_project, wait_for  # noqa: E402
-from tests.storage import MotoS3, free_port  # noqa: E402
-
-SIGSERVER = str(REPO / "tests" / "bin" / "sigserver.py")
+from tests.support import SIGSERVER
+from tests.support.project import Project, make_project, wait_for
+from tests.support.storage import MotoS3, free_port
 
 
 def say(text: str) -> None:

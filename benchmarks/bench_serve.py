@@ -28,7 +28,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -41,13 +40,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+import psutil
 
-import psutil  # noqa: E402
-
-from tests.project import Project, make_project  # noqa: E402
-from tests.storage import MotoS3  # noqa: E402
+from tests.support.project import Project, make_project
+from tests.support.storage import MotoS3, free_port
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 180.0  # spawn -> first 200, per run (a 100 MB cold start included)
@@ -71,10 +67,6 @@ SERVING = re.compile(r"Serving ([\d.]+)s after start \((.*)\); listening on ")
 # --------------------------------------------------------------------------------------------
 # small helpers
 # --------------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def litestream_binary() -> str:

@@ -39,10 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from tests.storage import MotoS3  # noqa: E402
+from tests.support.storage import MotoS3
 
 APP_MODELS = """\
 from django.db import models
@@ -193,7 +190,7 @@ def first_connection(bench: Bench, settings_py: Path, alias: str) -> tuple[float
     """In a fresh process: (seconds to load the extension, seconds to the first row)."""
     script = f"""
 import os, sys, time
-sys.path.insert(0, {str(settings_py.parent)!r}); sys.path.insert(0, {str(REPO)!r})
+sys.path.insert(0, {str(settings_py.parent)!r})
 os.environ["DJANGO_SETTINGS_MODULE"] = "bench_settings"
 import django; django.setup()
 from django.db import connections
@@ -450,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
             AWS_SECRET_ACCESS_KEY=MotoS3.secret_access_key,
             LITESTREAM_LOG_FILE=env.get("LITESTREAM_LOG_FILE", os.devnull),
         )
-        os.execve(sys.executable, [sys.executable, *sys.argv], env)
+        os.execve(sys.executable, [sys.executable, "-m", __spec__.name, *sys.argv[1:]], env)
     args = parse_args(argv)
     random.seed(7)
     bench = Bench(args)

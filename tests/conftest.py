@@ -4,9 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.project import Project, make_project
+from tests.support.project import Project, make_project
 
-pytest_plugins = ["tests.fixtures_storage", "tests.vfs_site", "tests.ops"]
+pytest_plugins = [
+    "tests.support.fixtures_storage",
+    "tests.support.vfs_site",
+    "tests.support.operations",
+]
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ through the real litestream binary (``replicate -once`` twice, then ``restore``)
 and compare row counts and ``PRAGMA integrity_check``.
 
 Run alone with:
-    python -m pytest -p tests.fixtures_storage tests/test_storage_servers.py -p no:django
+    python -m pytest -p tests.support.fixtures_storage tests/test_storage_servers.py -p no:django
 """
 
 from __future__ import annotations
