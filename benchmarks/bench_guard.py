@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 from django_litestream.litestream import binary
-from django_litestream.replica import guard
+from django_litestream.replica import guard, listing
 
 
 def build(db: Path, mb: int) -> None:
@@ -94,11 +94,11 @@ def main() -> int:
                 while handle.read(1 << 22):
                     pass
 
-        def listing() -> None:
+        def list_replica() -> None:
             listing.list_files(exe, str(db), config_path=str(config))
 
         assert check().proof == "wal"
-        list_ms = timed(listing, args.runs)
+        list_ms = timed(list_replica, args.runs)
         cheap_ms = timed(check, args.runs)
         conn = sqlite3.connect(db)  # the last connection: checkpoints, removes the WAL
         conn.execute("SELECT count(*) FROM blobs").fetchone()
