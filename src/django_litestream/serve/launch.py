@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import socket
 import sys
 import sysconfig
 from collections.abc import Callable, Mapping, Sequence
@@ -82,12 +81,6 @@ def litestream_logging(configured: Any, *, verbose: bool) -> dict[str, Any]:
     return conf
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def default_command(wsgi: str | None) -> tuple[str, ...]:
     """gunicorn on the project's ``WSGI_APPLICATION`` (read by ``conf``, the settings' reader)."""
     if not wsgi:
@@ -147,7 +140,10 @@ def prepare(
     # Not a context manager: the directory outlives this process; the supervisor removes it.
     runtime = runtime_dir()
     data = generated.data
-    data["addr"] = addr = str(data.get("addr") or f"127.0.0.1:{free_port()}")
+    # No metrics address of serve's own: what serve reads comes from the control socket in
+    # its private directory (a TCP listener would serve Go's profiling and debug pages to
+    # every local user). A user's own 'addr' stays theirs.
+    addr = str(data.get("addr") or "")
     user_socket = effective.configured_socket(settings)
     socket_path = user_socket or os.path.join(runtime, "litestream.sock")
     if not user_socket:
@@ -161,7 +157,7 @@ def prepare(
         binary=exe,
         config_path=config_path,
         socket_path=socket_path,
-        metrics_addr=effective.probe_addr(addr),
+        metrics_addr=effective.probe_addr(addr) if addr else "",
         dbs=tuple(
             PlanDB(
                 db.path,
