@@ -50,6 +50,7 @@ from . import (
     readhold,
     restore,
     result,
+    servergroup,
     startup,
 )
 from .lock import DatabaseLock, LockHeld, lock_path
@@ -113,6 +114,7 @@ class Supervisor:
         self.server_deadline: float | None = None
         self.litestream_deadline: float | None = None
         self.server_killed = False
+        self.group_deadline: float | None = None  # the exited master's workers must be gone
         self.litestream_lost = False
         self.fast = False  # a second stop signal came after the server had exited
         self.litestream_killed = False  # its final sync outlasted its deadline
@@ -264,11 +266,38 @@ class Supervisor:
             code = self.litestream.poll()
             if code is not None:
                 self.litestream_status = exit_status(code)
-        if self.child is not None and self.child.returncode is None:
+        running = self.child is not None and self.child.returncode is None
+        # (a server's exited master stays unreaped while its group is being stopped)
+        if running and not (self.child is self.server and self.server_group_left()):
+            assert self.child is not None
             code = self.child.poll()
             if code is not None:
                 self.child_exited(exit_status(code))
         self.reap_orphans()
+
+    def server_group_left(self) -> bool:
+        """True while processes of an exited master's group run; they are stopped first, and
+        the master is reaped (the final sync released) once none is left (servergroup.py)."""
+        pid = int(self.child.pid) if self.child is not None else 0
+        info = servergroup.master_exited(pid)
+        if info is None:
+            return False
+        left = servergroup.left_in_group(pid)
+        if not left:
+            return False
+        if self.group_deadline is None:
+            log.warning(
+                "The server's master exited (%s) while %d process%s of its group still "
+                "run; stopping them before the final sync, so that no write lands after it",
+                servergroup.describe(info),
+                len(left),
+                "" if len(left) == 1 else "es",
+            )
+            self.group_deadline = self.clock() + self.plan.graceful_timeout
+            servergroup.stop(pid, signal.SIGKILL if self.server_killed else signal.SIGTERM)
+        elif self.clock() > self.group_deadline:
+            self.kill_server("The server's processes did not exit within --graceful-timeout")
+        return True
 
     def reap_orphans(self) -> None:
         """Reap exited processes re-parented to serve (it is their subreaper, or PID 1).
