@@ -27,7 +27,7 @@ from ..litestream.process import (
     write_private,
 )
 from ..replica import dbfile
-from . import configverdict, options
+from . import configverdict, earlysignals, options
 from .plan import Plan, PlanDB
 
 # A Unix socket's path must fit in sun_path (108 bytes on Linux, 104 on macOS).
@@ -208,6 +208,7 @@ def run(
 ) -> int:
     """Prepare, then ``exec`` the supervisor. ``error_prefix``: how this entry point prints
     an error (``CommandError: `` under manage.py), for the ones the supervisor says."""
+    earlysignals.record()  # a stop from here on is the supervisor's to carry out
     plan, env, generated = prepare(settings, args, os.environ, error_prefix)
     written: list[str] = []
 
@@ -232,6 +233,7 @@ def run(
     # The supervisor, Litestream and the restores inherit it; the supervisor gives the server
     # and the --pre commands back the umask serve was started with (plan.server_umask).
     os.umask(plan.umask)
+    earlysignals.hand_over()
     os.execve(
         sys.executable, [sys.executable, "-m", "django_litestream.serve.supervisor", plan.path], env
     )

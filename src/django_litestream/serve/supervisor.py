@@ -44,6 +44,7 @@ from ..replica.dbfile import is_missing
 from . import (
     configverdict,
     continuity,
+    earlysignals,
     exitcodes,
     finalsync,
     logs,
@@ -158,6 +159,7 @@ class Supervisor:
     def install_handlers(self) -> None:
         for sig in HANDLED:
             signal.signal(sig, self.handler)
+        earlysignals.take_over()  # a stop noted before the exec arrives now (earlysignals.py)
 
     # -- server process -----------------------------------------------------------------
     def server_pid(self) -> int | None:
