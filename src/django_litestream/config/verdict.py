@@ -119,17 +119,17 @@ def refusals(
         if code is not None:
             refusal = _start_refusal(output, generated)
             return [translate(refusal, settings, generated, env_view)]
+    if code is None:  # (asking it 'version' too would double the wait)
+        return [unusable(exe, f"did not answer 'databases -json' within {timeout:g}s", named)]
     # Before blaming the setting, make sure the program is Litestream at all.
     try:
         identify(exe, bin_path=named)
     except BinaryUnusableError as exc:
         return [Problem(exc.check_id, exc.msg, exc.hint, error=True, where=BIN_PATH)]
-    if code is None:
-        return [unusable(exe, f"did not answer 'databases -json' within {timeout:g}s")]
     if code == 0:
-        return [unusable(exe, f"answered 'databases -json' with {output[:60]!r}")]
+        return [unusable(exe, f"answered 'databases -json' with {output[:60]!r}", named)]
     if "flag provided but not defined: -json" in output:
-        return [unusable(exe, f"is not Litestream {SERIES} (it has no 'databases -json')")]
+        return [unusable(exe, f"is not Litestream {SERIES} (it has no 'databases -json')", named)]
     found = locate(output, text, generated)
     if any(r.db is None and not r.path for r in found) and generated.data.get("dbs"):
         found = _one_at_a_time(exe, generated, env, timeout, found)
@@ -228,10 +228,12 @@ def _leaves(node: Any, path: Path, *, top: bool = False) -> list[tuple[Path, Any
     return [(path, node)]
 
 
-def unusable(exe: str, said: str) -> Problem:
-    """E012, as a finding: the program at ``exe`` does not answer like Litestream."""
-    error = BinaryUnusableError(f"The Litestream executable {exe} {said}.")
-    return Problem(error.check_id, error.msg, error.hint, error=True)
+def unusable(exe: str, said: str, named: bool = False) -> Problem:
+    """E012, as a finding: the program at ``exe`` does not answer like Litestream
+    (``named``: it is what ``bin_path`` names, and the message says so)."""
+    subject = f"{BIN_PATH} is {exe}, which" if named else f"The Litestream executable {exe}"
+    error = BinaryUnusableError(f"{subject} {said}.")
+    return Problem(error.check_id, error.msg, error.hint, error=True, where=BIN_PATH)
 
 
 # -- where the binary's message points -----------------------------------------------------
