@@ -137,6 +137,7 @@ class Supervisor:
             self.gate = Gate(plan.go_path, plan.gate_fd)
         self.server_started_at = 0.0
         self.watch: Any = None
+        self.checkpoints: Any = None  # an application's blocking checkpoint (checkpoints.py)
         self.outcome_found: dict[str, Any] | None = None
         self.timeline = startup.Timeline()
         self.env = plan.server_environ(os.environ)
@@ -447,6 +448,11 @@ class Supervisor:
 
         self.watch = ReplicaWatch(self.plan)
         self.watch.start()
+        from .checkpoints import CheckpointWatch
+
+        pid = self.litestream.pid if self.litestream is not None else None
+        dbs = [(db.path, db.label) for db in self.plan.dbs]
+        self.checkpoints = CheckpointWatch(dbs, lambda: pid).start()
 
     def not_ready(self, reason: str) -> None:
         if not reason:  # interrupted by a stop: the running child's exit decides
@@ -476,6 +482,8 @@ class Supervisor:
         self.outcome_found = outcome
         if self.watch is not None:
             self.watch.close()
+        if self.checkpoints is not None:
+            self.checkpoints.close()
         self.release_litestream()
 
     def release_litestream(self) -> None:
