@@ -19,7 +19,7 @@ import psutil
 from tests.support.project import Project, wait_for
 from tests.support.storage import free_port
 
-APP = '''\
+APP = """\
 import sqlite3
 
 DB = {db!r}
@@ -36,7 +36,7 @@ def application(environ, start_response):
         conn.close()
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [str(row).encode()]
-'''
+"""
 WARNING = re.compile(r"PID (\d+) \(.*\) is running a blocking checkpoint .*wal_checkpoint")
 
 

@@ -488,3 +488,13 @@ def test_a_corrupt_newest_ltx_file_fails_at_once_not_as_an_outage(
     assert "restore -txid TXID" in result.stderr
     assert "Check that the replica is reachable" not in result.stderr
     assert not project.db.exists()
+
+
+def test_an_addr_without_a_port_is_78_at_once(project: Project, file_replica):
+    """Read only by replicate's start: check judges it with a start of its own (E009), so
+    serve says it before anything runs (was 70 once Litestream had refused it)."""
+    project.configure({"addr": 9090, "dbs": [{"path": "default", "replica": file_replica}]})
+    result, took = serve(project, *JOB)
+    assert result.returncode == exitcodes.CONFIG, result.stderr
+    assert "LITESTREAM['addr'] is 9090, which Litestream 0.5 refuses" in last_line(result)
+    assert not project.db.exists()
