@@ -73,13 +73,9 @@ def test_workers_left_by_a_killed_master_stop_before_the_final_sync(
         group = [p for p in tree if ORPHANWORKERS in p.cmdline]
         assert len(group) == 3  # the master and its two workers
         master.process.send_signal(signal.SIGKILL)
-        assert serve.wait(60) == 137, err.read_text()
+        code = serve.wait(60)
         client.done.set()
         client.join(10)
-        log = err.read_text()
-        assert "The server's master exited (killed by SIGKILL) while 2 processes" in log
-        assert "blocking checkpoint" not in log  # SQLite's own (passive) checkpoints are not
-        assert not any(procs.alive(p) for p in group), "a worker outlived serve"
         out = tmp_path / "restored.db"
         restored = project.run("litestream", "restore", "-o", str(out), "default")
         assert restored.returncode == 0, restored.stderr
@@ -87,6 +83,11 @@ def test_workers_left_by_a_killed_master_stop_before_the_final_sync(
             held = {row[0] for row in conn.execute("SELECT id FROM acks")}
         missing = sorted(set(client.acked) - held)
         assert not missing, f"{len(missing)} acknowledged writes are not in the replica"
+        assert code == 137, err.read_text()
+        assert not any(procs.alive(p) for p in group), "a worker outlived serve"
+        log = err.read_text()
+        assert "The server's master exited (killed by SIGKILL) while 2 processes" in log
+        assert "blocking checkpoint" not in log  # SQLite's own (passive) checkpoints are not
     finally:
         client.done.set()
         if serve.poll() is None:
