@@ -32,6 +32,9 @@ def fail(message: str, code: int) -> int:
 
 
 def main(argv: Sequence[str]) -> int:
+    from .serve import earlysignals
+
+    earlysignals.record()  # from the first line: a stop is carried out, not a traceback
     args = list(argv)
     if args[:1] == ["--settings"] and len(args) > 1:
         os.environ["DJANGO_SETTINGS_MODULE"] = args[1]

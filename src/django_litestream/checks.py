@@ -34,7 +34,7 @@ def _binary(settings: Settings) -> tuple[str | None, list[checks.CheckMessage]]:
         return found, []
     if settings.bin_path and os.path.exists(settings.bin_path):
         msg, hint = binary.not_a_file(settings.bin_path) or ("", "")
-        return None, [checks.Error(msg, hint=hint, id="django_litestream.E005")]
+        return None, [checks.Error(msg, hint=hint, id=binary.NOT_RUNNABLE)]
     installed = binary.installed_pinned() if settings.bin_path else None
     if installed:
         return installed, [
@@ -89,8 +89,8 @@ def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMes
         settings = conf.load()
     except SettingError:
         return []  # check_settings reports it
-    if any(db.replica is None for db in settings.dbs) and not build.auto_replica_bucket_set(
-        os.environ
+    if any(db.replica is None for db in settings.dbs) and not build.auto_bucket_given(
+        settings, os.environ
     ):
         return [_message(findings.bucket_problem(settings, os.environ, required=True))]
     return []

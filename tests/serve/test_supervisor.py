@@ -7,8 +7,10 @@ time is scripted, through the clock the supervisor takes as an argument.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -171,15 +173,19 @@ def test_relayed_signal_reaches_the_recorded_server(
 def test_the_sleeper_ignores_group_signals_and_exits_0_when_released(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shell: bool
 ) -> None:
-    """Litestream's -exec child: sh when there is one, else this Python without site."""
+    """Litestream's -exec child: sh when there is one, else this Python without site; with
+    an empty environment either way (env -i, when there is an env)."""
     if not shell:
         monkeypatch.setattr("django_litestream.serve.sleeper.shutil.which", lambda _name: None)
     sleeper = Sleeper(str(tmp_path))
     argv = sleeper.argv()
-    assert (Path(argv[0]).name == "sh") is shell
-    proc = subprocess.Popen(argv)
+    assert (Path(argv[2 if shell else 0]).name == "sh") is shell
+    assert argv[:2] == ([shutil.which("env"), "-i"] if shell else [sys.executable, "-I"])
+    proc = subprocess.Popen(argv, env={**os.environ, "AWS_SECRET_ACCESS_KEY": "not-for-it"})
     try:
         wait_for(lambda: sleeping(proc.pid), 10, "the sleeper to wait on its FIFO")
+        if shell:
+            assert Path(f"/proc/{proc.pid}/environ").read_bytes().strip(b"\0") == b""
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
             proc.send_signal(sig)
         with pytest.raises(subprocess.TimeoutExpired):

@@ -89,8 +89,32 @@ class _Builder:
                         where=f"{where}['{key}']",
                     )
                     continue
+                if (
+                    close in ("type", "url")
+                    and known is keys.REPLICA
+                    and not ({"type", "url"} & set(mapping))
+                ):
+                    path = mapping.get("path")
+                    read_as = (
+                        f"a file replica in the directory {path!r}"
+                        + ("" if str(path).startswith("/") else " (relative to where it runs)")
+                        if isinstance(path, str) and path
+                        else "a file replica"
+                    )
+                    self.warn(
+                        "django_litestream.E011",
+                        f"{where}['{key}'] looks like a misspelled '{close}': as written, the "
+                        f"replica has neither 'type' nor 'url', and Litestream makes it {read_as}.",
+                        f"Hint: rename it to '{close}'.",
+                        error=True,
+                        where=f"{where}['{key}']",
+                    )
+                    continue
+                elsewhere = keys.missing_key_hint(key, _replica_kind(mapping))
                 if close:
                     hint = f"Did you mean '{close}'?"
+                elif elsewhere and known is keys.REPLICA:
+                    hint = f"Litestream has no '{key}' key: {elsewhere}."
                 elif key in keys.REPLICA and known is keys.DB_OPTIONS:
                     hint = f"'{key}' is a replica setting: move it into {where}['replica']."
                 else:
@@ -133,9 +157,12 @@ class _Builder:
         return out
 
     def auto_replica(self, db: Database) -> dict[str, Any]:
+        # A top-level 'bucket' is every replica's default, this one's too (written here as
+        # well, so that messages name it); else the variable that names the bucket.
+        bucket = self.settings.options.get("bucket") if top_level_bucket(self.settings) else None
         return {
             "type": "s3",
-            "bucket": EnvRef(env_var(BUCKET_VARS, self.environ)),
+            "bucket": bucket or EnvRef(env_var(BUCKET_VARS, self.environ)),
             "path": self.auto_paths[db.path],
         }
 
@@ -143,7 +170,60 @@ class _Builder:
         assert db.replica is not None
         where = f"{db.where}['replica']"
         self.check_keys(db.replica, keys.REPLICA, where)
-        return self.secretize(db.replica)
+        return self.secretize(self.url_credentials(db.replica, where))
+
+    def url_credentials(self, replica: Mapping[str, Any], where: str) -> Mapping[str, Any]:
+        """The replica with the credentials of its ``url`` moved into the type's own keys.
+
+        A password in ``sftp://USER:PASSWORD@HOST/...`` (``webdav(s)://``, ``nats://``)
+        would be printed with the configuration and written where others read it; moved into
+        the key Litestream reads it from (``password``, ``webdav-password``; for NATS, whose
+        client ignores a URL's userinfo, ``username`` + ``password`` or ``token``), it
+        becomes a private variable like every other secret. A credential Litestream would
+        ignore (a key of the replica already gives one; a type that reads none from the
+        URL) is left out and said (W032): never printed, never sent.
+        """
+        from .locations import parse_url
+
+        url = replica.get("url")
+        if not isinstance(url, str):
+            return replica
+        parsed = parse_url(url)
+        kind = parsed.kind
+        nats_user = kind == "nats" and parsed.username
+        if parsed.password is None and not nats_user:
+            return replica
+        out = dict(replica)
+        if kind == "nats":
+            if parsed.password is None:
+                moved = {"token": parsed.username or ""}
+            else:
+                moved = {"username": parsed.username or "", "password": parsed.password}
+            out["url"] = _without_userinfo(url, keep_user=False)
+        else:
+            key = URL_PASSWORD_KEYS.get(kind)
+            moved = {key: parsed.password or ""} if key else {}
+            out["url"] = _without_userinfo(url, keep_user=True)
+        given = set(replica) | set(self.settings.options)
+        ignored = [k for k in moved if k in given] if moved else ["password"]
+        for k, value in moved.items():
+            if k not in given and value:
+                out[k] = value
+        if ignored:
+            reason = (
+                f"Litestream ignores it: {where}['{ignored[0]}'] (or the top-level default) "
+                "gives that credential"
+                if moved
+                else f"Litestream reads no password from a {kind}:// URL"
+            )
+            self.warn(
+                "django_litestream.W032",
+                f"{where}['url'] holds a password, and {reason}; it is left out of the "
+                "configuration.",
+                f"Hint: remove it from the URL{URL_CREDENTIAL_FIX.get(kind, '')}.",
+                where=f"{where}['url']",
+            )
+        return out
 
     def database(self, db: Database) -> dict[str, Any]:
         self.check_keys(
@@ -185,6 +265,46 @@ class _Builder:
         self.problems.extend([derived] if derived else [])
         data["dbs"] = [self.database(db) for db in self.settings.dbs]
         return Generated(data, self.secret_env, self.problems, self.secret_values)
+
+
+# The key a replica type reads the password of its URL from (Litestream 0.5.17's
+# new*ReplicaClientFromConfig); NATS reads none from the URL (see url_credentials).
+URL_PASSWORD_KEYS = {"sftp": "password", "webdav": "webdav-password"}
+URL_CREDENTIAL_FIX = {
+    "s3": " and give 'access-key-id' and 'secret-access-key' (or $AWS_ACCESS_KEY_ID ...)",
+    "oss": " and give 'access-key-id' and 'secret-access-key'",
+    "abs": " and give 'account-key' or 'sas-token'",
+    "gs": " (Google Cloud Storage reads $GOOGLE_APPLICATION_CREDENTIALS)",
+}
+
+
+def _without_userinfo(url: str, *, keep_user: bool) -> str:
+    """``url`` without the password of its userinfo (and without the user, unless kept)."""
+    head, _, rest = url.partition("://")
+    end = min([rest.find(c) for c in "/?#" if c in rest] or [len(rest)])
+    userinfo, _, host = rest[:end].rpartition("@")
+    user = userinfo.partition(":")[0] if keep_user else ""
+    return f"{head}://{user + '@' if user else ''}{host}{rest[end:]}"
+
+
+def _replica_kind(replica: Mapping[str, Any]) -> str:
+    """A replica's type as Litestream reads it: the URL's scheme wins over 'type'."""
+    url = replica.get("url")
+    if isinstance(url, str) and "://" in url:
+        scheme = url.partition("://")[0].lower()
+        return "webdav" if scheme == "webdavs" else scheme
+    return str(replica.get("type") or "file")
+
+
+def top_level_bucket(settings: Settings) -> bool:
+    """Whether the top level gives a ``bucket`` (Litestream's default for every replica)."""
+    bucket = settings.options.get("bucket")
+    return isinstance(bucket, str) and bool(bucket.strip())
+
+
+def auto_bucket_given(settings: Settings, environ: Mapping[str, str]) -> bool:
+    """Whether the auto-generated replica has a bucket: the top level's, or a variable's."""
+    return top_level_bucket(settings) or auto_replica_bucket_set(environ)
 
 
 def build(settings: Settings, environ: Mapping[str, str] | None = None) -> Generated:

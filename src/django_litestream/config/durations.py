@@ -7,6 +7,7 @@ seconds as Go would read it. No Django here.
 
 from __future__ import annotations
 
+import datetime
 import re
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
@@ -26,3 +27,25 @@ def seconds(value: object) -> float | None:
 def go(value: float) -> str:
     """A number of seconds as a Go duration string: ``1.5`` is ``1.5s``."""
     return f"{value:.6f}".rstrip("0").rstrip(".") + "s"
+
+
+def of_timedelta(value: datetime.timedelta) -> str:
+    """A ``datetime.timedelta`` as a Go duration string Litestream reads exactly.
+
+    ``timedelta(seconds=10)`` is ``10s``, ``timedelta(minutes=90)`` is ``1h30m``, 1.5 s is
+    ``1s500ms``: whole units from the integer microseconds, never an exponent (Go's
+    ``ParseDuration`` has none). A negative one stays negative (Litestream refuses it,
+    naming the key).
+    """
+    micros = (value.days * 86400 + value.seconds) * 1_000_000 + value.microseconds
+    if micros == 0:
+        return "0s"
+    sign, micros = ("-", -micros) if micros < 0 else ("", micros)
+    parts = []
+    for unit, size in (("h", 3_600_000_000), ("m", 60_000_000), ("s", 1_000_000), ("ms", 1000)):
+        count, micros = divmod(micros, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    if micros:
+        parts.append(f"{micros}us")
+    return sign + "".join(parts)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import values
-from .build import BUCKET_VARS, auto_replica_bucket_set, env_var
+from .build import BUCKET_VARS, auto_bucket_given, env_var
 from .types import Generated, Problem, Settings
 
 
@@ -103,7 +103,7 @@ def environment_problems(
     """
     found = []
     auto = [db for db in settings.dbs if db.replica is None]
-    if auto and not auto_replica_bucket_set(environ):
+    if auto and not auto_bucket_given(settings, environ):
         found.append(bucket_problem(settings, environ, required=bucket_required))
     if environ.get("AWS_CA_BUNDLE") and (
         auto or any(db.replica is not None and _is_s3(db.replica) for db in settings.dbs)
@@ -120,7 +120,8 @@ def environment_problems(
         )
     for key in ("addr", "mcp-addr"):
         addr = settings.options.get(key)
-        if isinstance(addr, str) and addr and not _loopback(addr):
+        # (without a port it is no address at all: the binary refuses it, E009)
+        if isinstance(addr, str) and ":" in addr and not _loopback(addr):
             found.append(
                 Problem(
                     "django_litestream.W005",

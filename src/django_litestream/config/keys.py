@@ -207,9 +207,30 @@ SYNONYMS = {
 }
 
 
+# Keys people write that Litestream does not have, whose value belongs in another key of
+# that replica type: key -> {replica type: where to write it}.
+MISSING_KEY_HINTS = {
+    "port": {
+        "sftp": "write the port in 'host' ('sftp.example.com:2222') or in the URL "
+        "('sftp://USER@HOST:2222/PATH')",
+        "s3": "write it in 'endpoint' ('https://HOST:9000')",
+        "oss": "write it in 'endpoint' ('https://HOST:9000')",
+        "abs": "write it in 'endpoint' ('https://HOST:10000/ACCOUNT')",
+        "webdav": "write it in 'webdav-url' ('https://HOST:8443/PATH') or the URL",
+        "nats": "write it in the URL ('nats://HOST:4222/BUCKET')",
+    },
+}
+
+
+def missing_key_hint(key: str, kind: str) -> str | None:
+    """Where the value of ``key``, which Litestream lacks, goes for a ``kind`` replica."""
+    return MISSING_KEY_HINTS.get(key, {}).get(kind)
+
+
 def suggest(key: str, known: frozenset[str] | set[str]) -> str | None:
-    """The closest known key to ``key``, or None when nothing is close."""
-    synonym = SYNONYMS.get(key.lower())
+    """The closest known key to ``key`` (in any case: 'DBS' is 'dbs'), or None."""
+    lowered = key.lower()
+    synonym = SYNONYMS.get(lowered)
     if synonym is not None and synonym in known and synonym != key:
         return synonym
-    return closest(key, known, cutoff=0.75)
+    return closest(lowered, known, cutoff=0.75)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -54,6 +55,63 @@ class Location:
         ) and (not self.extra or not other.extra or self.extra == other.extra)
 
 
+@dataclass(frozen=True)
+class ReplicaURL:
+    """A replica URL as Litestream 0.5 reads it (``ParseReplicaURLWithQuery``)."""
+
+    scheme: str  # lower case; "" when the URL has none
+    host: str  # host[:port], the bucket or container; for an access point, its ARN
+    path: str  # the key prefix, cleaned; a file URL's absolute directory
+    query: str = ""
+    username: str | None = None  # percent-decoded
+    password: str | None = None  # percent-decoded; None when the URL has none
+
+    @property
+    def kind(self) -> str:
+        """The replica type the scheme means (``webdavs`` is a ``webdav`` replica)."""
+        return "webdav" if self.scheme == "webdavs" else self.scheme
+
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+_ACCESS_POINT = ":accesspoint/"
+
+
+def parse_url(url: str) -> ReplicaURL:
+    """Read a replica URL the way Litestream does, never raising.
+
+    ``s3://arn:aws:s3:REGION:ACCOUNT:accesspoint/NAME/KEY`` is an S3 access point (the
+    bucket is the ARN up to the access point's name, the rest is the key); a ``file`` URL
+    is a path (``file://relative/x`` is ``/relative/x``); any other URL is scheme, host
+    (with its port), path and query, with the credentials of its userinfo apart. A URL
+    Litestream cannot parse reads as its scheme alone; the binary says what is wrong.
+    """
+    if url.lower().startswith("s3://arn:"):
+        rest, _, query = url[len("s3://") :].partition("?")
+        marker = rest.lower().find(_ACCESS_POINT)
+        if marker == -1:
+            return ReplicaURL("s3", rest, "", query)
+        slash = rest.find("/", marker + len(_ACCESS_POINT))
+        if slash == -1:
+            return ReplicaURL("s3", rest, "", query)
+        return ReplicaURL("s3", rest[:slash], _key(rest[slash + 1 :]), query)
+    match = _SCHEME.match(url)
+    scheme = match.group(1).lower() if match else ""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # an unbalanced '[' in the host: Litestream refuses it too
+        return ReplicaURL(scheme, "", "")
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if scheme == "file":
+        clean = posixpath.normpath(("//" + host if host else "") + parts.path).lstrip("/")
+        return ReplicaURL("file", "", "/" + ("" if clean == "." else clean))
+    username = password = None
+    if at:
+        user, colon, secret = userinfo.partition(":")
+        username = urllib.parse.unquote(user)
+        password = urllib.parse.unquote(secret) if colon else None
+    return ReplicaURL(scheme, host, _key(parts.path), parts.query, username, password)
+
+
 def _key(path: str) -> str:
     """An object-store key prefix, normalized: 'a//b/' and '/a/b' are 'a/b'."""
     clean = posixpath.normpath("/" + path.strip()).strip("/")
@@ -69,17 +127,14 @@ def resolve(replica: Mapping[str, Any], environ: Mapping[str, str]) -> Location:
     values = {str(k): envref.expand(v, environ) for k, v in replica.items()}
     url = values.get("url", "")
     if url:
-        parts = urllib.parse.urlsplit(url)
-        kind = {"gcs": "gs", "webdavs": "webdav"}.get(parts.scheme, parts.scheme)
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
+        parsed = parse_url(url)
+        kind = {"gcs": "gs", "webdavs": "webdav"}.get(parsed.scheme, parsed.scheme)
         if kind == "file":
-            return Location("file", "", os.path.normpath(parts.path or "/"))
+            return Location("file", "", parsed.path or "/")
         if kind == "nats":  # 'url' is the server; the bucket is its path or 'bucket'
-            return Location("nats", host, _key(parts.path) or values.get("bucket", ""))
-        where = parts.netloc.rsplit("@", 1)[-1] if kind in _BUCKETS else host
-        return Location(kind, where, _key(parts.path))
+            return Location("nats", parsed.host.lower(), parsed.path or values.get("bucket", ""))
+        host = parsed.host if kind in _BUCKETS else parsed.host.lower()
+        return Location(kind, host, parsed.path)
     kind = values.get("type") or "file"
     kind = {"gcs": "gs", "azure": "abs", "webdavs": "webdav"}.get(kind, kind)
     path = values.get("path", "")
@@ -111,8 +166,8 @@ def file_directory(replica: Mapping[str, Any]) -> str:
     or depends on the environment (``$VAR``: Litestream expands those, the list may not)."""
     url = str(replica.get("url") or "")
     if url:
-        parts = urllib.parse.urlsplit(url)
-        where = parts.path if parts.scheme == "file" else ""
+        parsed = parse_url(url)
+        where = parsed.path if parsed.scheme == "file" else ""
     elif replica.get("type") == "file":
         where = str(replica.get("path") or "")
     else:

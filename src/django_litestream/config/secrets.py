@@ -38,9 +38,14 @@ def mask_url(text: str) -> str:
 
 
 def scrub(text: str, secrets: list[str]) -> str:
-    """``text`` with every secret and every URL password replaced by ``***``."""
-    for value in secrets:
-        text = text.replace(value, "***")
+    """``text`` with every secret and every URL password replaced by ``***``.
+
+    A secret is replaced where it stands as a value (``key=SECRET``, ``u:SECRET@h``,
+    ``"SECRET"``), never inside a longer word: a short secret such as ``test`` must not
+    turn "Litestream" into "Li***ream" (which would also show where its letters occur).
+    """
+    for value in secrets:  # longest first (secret_values), so a longer one wins
+        text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", "***", text)
     return mask_url(text)
 
 

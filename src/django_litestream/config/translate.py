@@ -79,7 +79,8 @@ def translate(
     else:
         msg = f"Litestream {SERIES} refuses {where}"
     hint = _hint(message, path)
-    replica = _value(generated.data, path[:3]) if path[:1] == ("dbs",) else None
+    through_replica = len(path) >= 3 and path[0] == "dbs" and path[2] == "replica"
+    replica = _value(generated.data, path[:3]) if through_replica else None
     if isinstance(replica, Mapping) and not ({"type", "url"} & set(replica)):
         hint = (
             "the replica has neither 'type' nor 'url', so Litestream takes it for a file "
@@ -154,6 +155,8 @@ def _hint(message: str, path: Path) -> str:
         return "add 'path', an absolute directory (str(BASE_DIR / 'replica')), or 'url': 'file:///srv/app/replica'."
     if message.startswith("replica path cannot be a url"):
         return "write the URL as 'url', not 'path'."
+    if match := re.match(r"cannot specify both '([\w-]+)' and '([\w-]+)'", message):
+        return f"keep one of '{match.group(1)}' and '{match.group(2)}'."
     if match := re.match(r"cannot specify url & ([\w-]+)", message):
         return f"keep either 'url' or '{match.group(1)}', not both."
     if match := re.match(r"([\w-]+) required for (\w+) replica", message):
@@ -162,6 +165,16 @@ def _hint(message: str, path: Path) -> str:
         return "write '1m' or more."
     if message.startswith("heartbeat URL"):
         return "write an http:// or https:// URL."
+    if message.startswith("must specify port for bind address"):
+        return "write 'HOST:PORT', e.g. '127.0.0.1:9090' (':9090' listens on every interface)."
+    if match := re.match(r'invalid value for query parameter "(\w+)"', message):
+        name = match.group(1)
+        instead = " (a size in bytes, 10485760; the key 'part-size' takes '10MB')"
+        return (
+            f"the URL's '{name}' takes a positive whole number"
+            f"{instead if name == 'partSize' else ''}; or write the setting as a key of the "
+            "replica beside the URL."
+        )
     if message.startswith("invalid size format"):
         return "write a size such as '5MB' or '64MiB'."
     if message.startswith("yaml:"):

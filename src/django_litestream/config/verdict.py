@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..litestream.binary import SERIES, BinaryUnusableError
+from ..litestream.binary import SERIES, BinaryUnusableError, identify
 from ..litestream.process import private_dir, run_bounded, write_private
 from . import envref, keys
 from .translate import Path, Refusal, translate
@@ -41,16 +41,55 @@ def placeholders(generated: Generated, environ: Mapping[str, str]) -> dict[str, 
     return out
 
 
+def as_replicate_builds(generated: Generated) -> Generated:
+    """The configuration with each ``dir`` entry as ``replicate`` builds its databases.
+
+    ``databases`` builds a ``dir`` entry as one database (``NewDBFromConfig``), which
+    refuses ``meta-dir``; ``replicate`` builds one database per file found
+    (``NewDBsFromDirectoryConfig``), each with ``meta-dir`` as its ``meta-path``. The judge
+    must read what ``replicate`` runs. (Both keys together stay: ``replicate`` refuses that.)
+    """
+    dbs = []
+    for entry in generated.data.get("dbs") or ():
+        if isinstance(entry, Mapping) and "dir" in entry and "meta-path" not in entry:
+            entry = {("meta-path" if k == "meta-dir" else k): v for k, v in entry.items()}
+        dbs.append(entry)
+    data = {**generated.data, "dbs": dbs}
+    return Generated(data, generated.secret_env, generated.problems, generated.secret_values)
+
+
 def run(
     exe: str, generated: Generated, env: Mapping[str, str], *, timeout: float = TIMEOUT
 ) -> tuple[int | None, str, str]:
     """(exit status or None on timeout, output, the YAML text) of ``databases -config``."""
-    text = generated.render()
+    text = as_replicate_builds(generated).render()
     with private_dir() as private:
         path = write_private(os.path.join(private, "litestream.yml"), text)
         argv = [exe, "databases", "-json", "-config", path]
         code, output = run_bounded(argv, env, timeout=timeout)
     return code, output, text
+
+
+# Top-level keys that only ``replicate``'s start reads (``ReplicateCommand.Run``), which
+# ``databases`` never runs: for these, a second judge starts ``replicate -once`` without
+# databases (no database opened, no storage touched; it exits at once).
+START_ONLY = ("addr",)
+# Left out of that start: ``exec`` (serve passes its own; ``-once`` refuses one), the MCP
+# server (nothing to judge; it would bind a port) and the control socket (Litestream
+# removes an existing socket file at start: it would take a running serve's).
+_NOT_STARTED = ("exec", "mcp-addr", "socket")
+
+
+def run_start(
+    exe: str, generated: Generated, env: Mapping[str, str], *, timeout: float = TIMEOUT
+) -> tuple[int | None, str]:
+    """(exit status or None on timeout, output) of ``replicate -once`` on the top level."""
+    data = {k: v for k, v in generated.data.items() if k not in _NOT_STARTED}
+    data["dbs"] = []
+    text = Generated(data, {}, [], generated.secret_values).render()
+    with private_dir() as private:
+        path = write_private(os.path.join(private, "start.yml"), text)
+        return run_bounded([exe, "replicate", "-once", "-config", path], env, timeout=timeout)
 
 
 def refusals(
@@ -68,20 +107,44 @@ def refusals(
     whose absence is reported otherwise (see :func:`placeholders`).
     """
     env = {**environ, **generated.secret_env, **(stand_ins or {})}
+    env_view = {**environ, **generated.secret_env}
+    named = settings.bin_path is not None and settings.bin_path == exe
     code, output, text = run(exe, generated, env, timeout=timeout)
-    if code is None:
-        return [unusable(exe, f"did not answer 'databases -json' within {timeout:g}s")]
-    if code == 0:
-        if _is_listing(output, len(generated.data.get("dbs") or ())):
+    if code == 0 and _is_listing(output, len(generated.data.get("dbs") or ())):
+        if not any(key in generated.data for key in START_ONLY):
             return []
-        return [unusable(exe, f"answered 'databases -json' with {output[:60]!r}")]
+        code, output = run_start(exe, generated, env, timeout=timeout)
+        if code == 0:
+            return []
+        if code is not None:
+            refusal = _start_refusal(output, generated)
+            return [translate(refusal, settings, generated, env_view)]
+    if code is None:  # (asking it 'version' too would double the wait)
+        return [unusable(exe, f"did not answer 'databases -json' within {timeout:g}s", named)]
+    # Before blaming the setting, make sure the program is Litestream at all.
+    try:
+        identify(exe, bin_path=named)
+    except BinaryUnusableError as exc:
+        return [Problem(exc.check_id, exc.msg, exc.hint, error=True, where=BIN_PATH)]
+    if code == 0:
+        return [unusable(exe, f"answered 'databases -json' with {output[:60]!r}", named)]
     if "flag provided but not defined: -json" in output:
-        return [unusable(exe, f"is not Litestream {SERIES} (it has no 'databases -json')")]
+        return [unusable(exe, f"is not Litestream {SERIES} (it has no 'databases -json')", named)]
     found = locate(output, text, generated)
     if any(r.db is None and not r.path for r in found) and generated.data.get("dbs"):
         found = _one_at_a_time(exe, generated, env, timeout, found)
-    env_view = {**environ, **generated.secret_env}
+    found = [by_value(r, generated) for r in found]
     return [translate(r, settings, generated, env_view) for r in found]
+
+
+BIN_PATH = "LITESTREAM['bin_path']"
+
+
+def _start_refusal(output: str, generated: Generated) -> Refusal:
+    """The start's complaint, at the start-only key whose value it quotes."""
+    lines = [ln.removeprefix("Error: ") for ln in output.splitlines() if ln.startswith("Error: ")]
+    message = lines[-1] if lines else (output.strip().splitlines() or ["it failed"])[-1]
+    return by_value(Refusal(message), generated, keys=START_ONLY)
 
 
 def _is_listing(output: str, count: int) -> bool:
@@ -118,10 +181,59 @@ def _one_at_a_time(
     return located or found
 
 
-def unusable(exe: str, said: str) -> Problem:
-    """E012, as a finding: the program at ``exe`` does not answer like Litestream."""
-    error = BinaryUnusableError(f"The Litestream executable {exe} {said}.")
-    return Problem(error.check_id, error.msg, error.hint, error=True)
+_QUOTED = re.compile(r'"([^"]+)"')
+
+
+def by_value(
+    refusal: Refusal, generated: Generated, *, keys: tuple[str, ...] | None = None
+) -> Refusal:
+    """Point a complaint that names no key at the one value it quotes.
+
+    Litestream's messages about a value either name the field or quote the value
+    (``invalid value for query parameter "partSize": "10MB"``, ``unhandled size name:
+    megabytes``): within the entry the complaint was narrowed to (or the top level), the
+    key is the one whose value holds a quoted token or the message's last part. Exactly one
+    such key, or the complaint stays where it was.
+    """
+    if refusal.path and not (len(refusal.path) == 2 and refusal.path[0] == "dbs"):
+        return refusal
+    node: Any = generated.data
+    for part in refusal.path:
+        node = node[part]
+    tokens = _QUOTED.findall(refusal.message)
+    if ": " in refusal.message:
+        tokens.append(refusal.message.rsplit(": ", 1)[-1].strip('"'))
+    tokens = [t for t in tokens if len(t) > 1]
+    matches = [
+        path
+        for path, value in _leaves(node, refusal.path, top=not refusal.path)
+        if (keys is None or path[-1] in keys) and any(t in str(value) for t in tokens)
+    ]
+    if len(matches) != 1:
+        return refusal
+    return Refusal(refusal.message, matches[0], refusal.db)
+
+
+def _leaves(node: Any, path: Path, *, top: bool = False) -> list[tuple[Path, Any]]:
+    """(path, value) of every scalar under ``node`` (at the top level: not the databases)."""
+    if isinstance(node, Mapping):
+        return [
+            leaf
+            for key, value in node.items()
+            if not (top and key == "dbs")
+            for leaf in _leaves(value, (*path, str(key)))
+        ]
+    if isinstance(node, list | tuple):
+        return [leaf for i, value in enumerate(node) for leaf in _leaves(value, (*path, i))]
+    return [(path, node)]
+
+
+def unusable(exe: str, said: str, named: bool = False) -> Problem:
+    """E012, as a finding: the program at ``exe`` does not answer like Litestream
+    (``named``: it is what ``bin_path`` names, and the message says so)."""
+    subject = f"{BIN_PATH} is {exe}, which" if named else f"The Litestream executable {exe}"
+    error = BinaryUnusableError(f"{subject} {said}.")
+    return Problem(error.check_id, error.msg, error.hint, error=True, where=BIN_PATH)
 
 
 # -- where the binary's message points -----------------------------------------------------

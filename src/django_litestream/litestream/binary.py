@@ -15,7 +15,7 @@ import sysconfig
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import BinaryNotFoundError, SettingError
+from ..errors import SettingError
 from .process import run_bounded
 
 PINNED_VERSION = "0.5.17"
@@ -29,6 +29,7 @@ _VERSION = re.compile(r"^v?(\d+\.\d+)\.\d+\S*$")
 
 
 UNUSABLE = "django_litestream.E012"
+NOT_RUNNABLE = "django_litestream.E005"
 
 
 class BinaryUnusableError(SettingError):
@@ -70,8 +71,12 @@ def find(bin_path: str | None) -> str | None:
 _versions: dict[tuple[str, int, int], str] = {}
 
 
-def identify(exe: str, *, timeout: float = ANSWER_TIMEOUT) -> str:
-    """The version ``exe`` reports; :class:`BinaryUnusableError` unless it is Litestream 0.5."""
+def identify(exe: str, *, timeout: float = ANSWER_TIMEOUT, bin_path: bool = False) -> str:
+    """The version ``exe`` reports; :class:`BinaryUnusableError` unless it is Litestream 0.5.
+
+    ``bin_path``: ``exe`` is what ``LITESTREAM['bin_path']`` names, and the error says so.
+    What the program printed is shown escaped (``repr``): never raw bytes on a terminal.
+    """
     try:
         stat = os.stat(exe)
     except OSError:
@@ -79,7 +84,11 @@ def identify(exe: str, *, timeout: float = ANSWER_TIMEOUT) -> str:
     key = (exe, stat.st_mtime_ns, stat.st_size) if stat else None
     if key and key in _versions:
         return _versions[key]
-    where = f"The Litestream executable {exe}"
+    where = (
+        f"LITESTREAM['bin_path'] is {exe}, which"
+        if bin_path
+        else f"The Litestream executable {exe}"
+    )
     try:
         code, output = run_bounded([exe, "version"], timeout=timeout)
     except OSError as exc:
@@ -154,8 +163,8 @@ def resolve(
         return found
     if bin_path:
         why = not_a_file(bin_path)
-        if why:
-            raise BinaryNotFoundError(" ".join(why))
+        if why:  # a setting to correct (check says E005), not a program to install
+            raise SettingError(NOT_RUNNABLE, why[0], f"Hint: {why[1]}")
         installed = installed_pinned()
         if installed:
             if progress:

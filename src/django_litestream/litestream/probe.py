@@ -1,14 +1,13 @@
 """Read what a running Litestream has done, without ever asking it to do anything.
 
-Two read-only sources, both safe while the server writes (what the replica itself holds is
-read from the storage: ``replica/listing.py``):
-
-* the metrics address: per database, the local txid (``litestream_txid``), how many
-  syncs of the WAL Litestream's own monitor has finished (``litestream_sync_count``) and
-  how many failed (``litestream_sync_error_count``), and where in the WAL the last one
-  ended (``litestream_wal_size``);
-* ``GET /debug/sync-status`` on the control socket: whether a sync is running right now,
-  and the error of the last one.
+The control socket (a Unix socket in serve's private directory: only its user can
+connect) is what serve and ``verify`` read, safe while the server writes (what the replica
+itself holds is read from the storage: ``replica/listing.py``): ``GET /debug/sync-status``
+reports, per database, Litestream's latest sync of the WAL: when it started, whether it
+runs, its phase, the txid it reached, where in the WAL it ended, and its error
+(:func:`read_syncs`). A metrics address (``addr``) serves the same figures as counters,
+but over TCP to every local user, with Go's profiling and debug pages beside them: serve
+opens none (a user's own ``addr`` stays theirs).
 
 Never ``litestream sync`` (``POST /sync`` on the control socket), with or without
 ``-wait``. In Litestream 0.5.17 it runs the sync in the HTTP request's context
@@ -29,31 +28,13 @@ Litestream's next checkpoint of its own re-acquires the lock. See docs/serve.rst
 from __future__ import annotations
 
 import json
-import math
 import re
 import socket
-from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-_SAMPLE = re.compile(r'^(litestream_[a-z_]+)\{db="((?:[^"\\]|\\.)*)"\} (\S+)$', re.MULTILINE)
-_FIELDS = {
-    "litestream_txid": "txid",
-    "litestream_sync_count": "syncs",
-    "litestream_sync_error_count": "errors",
-    "litestream_wal_size": "wal_size",
-}
 # Phases of a sync that has opened the database (``DB.init`` returned, the read lock held):
 # every phase except the first. ``starting`` is set before ``newSyncExecutor`` -> ``init``.
 _BEFORE_INIT = frozenset({"", "starting"})
-
-
-class DBMetrics(NamedTuple):
-    """One database's figures from Litestream's metrics address."""
-
-    txid: int = 0  # the newest local LTX file's txid (0: never synced yet)
-    syncs: int = 0  # WAL syncs finished, failed ones included
-    errors: int = 0  # WAL syncs that failed
-    wal_size: int = 0  # where in the WAL the last successful sync ended
 
 
 class HTTPFailure(Exception):
@@ -84,55 +65,6 @@ def http_get(target: tuple[str, int] | str, path: str, timeout: float) -> tuple[
     return int(status[1]), body.decode("utf-8", "replace")
 
 
-def _host_port(addr: str) -> tuple[str, int]:
-    host, _, port = addr.rpartition(":")
-    return host.strip("[]") or "127.0.0.1", int(port)
-
-
-def _number(text: str) -> int:
-    value = float(text)
-    return int(value) if math.isfinite(value) else 0
-
-
-def read_metrics(addr: str, timeout: float = 2.0) -> dict[str, DBMetrics] | str:
-    """Every database's figures by path, or why they could not be read."""
-    try:
-        status, text = http_get(_host_port(addr), "/metrics", timeout)
-    except (HTTPFailure, ValueError) as exc:
-        return f"metrics address {addr} did not answer ({exc})"
-    if status != 200 or "litestream_" not in text:
-        return f"metrics address {addr} answered HTTP {status}, not Litestream"
-    found: dict[str, dict[str, int]] = {}
-    for name, db, value in _SAMPLE.findall(text):
-        if name in _FIELDS:
-            path = db.replace('\\"', '"').replace("\\\\", "\\")
-            found.setdefault(path, {})[_FIELDS[name]] = _number(value)
-    return {path: DBMetrics(**fields) for path, fields in found.items()}
-
-
-def metrics_answer(addr: str, timeout: float = 1.0) -> str | None:
-    """None when the metrics endpoint answers like Litestream; else why not."""
-    found = read_metrics(addr, timeout)
-    return found if isinstance(found, str) else None
-
-
-def sync_statuses(socket_path: str, timeout: float = 2.0) -> dict[str, dict[str, Any]]:
-    """Litestream's report on the current or last sync of every database, by path.
-
-    ``active`` is true while a sync (or checkpoint) runs; ``phase`` is where it is;
-    ``error`` is the last one's error. Empty when the socket does not answer.
-    """
-    return diagnostics(socket_path, "/debug/sync-status", timeout)
-
-
-def sync_status(socket_path: str, db: str, timeout: float = 2.0) -> dict[str, Any]:
-    """Litestream's report on its current or last sync of ``db`` ({} when unavailable)."""
-    from urllib.parse import quote
-
-    found = diagnostics(socket_path, f"/debug/sync-status?path={quote(db)}", timeout)
-    return next(iter(found.values()), {})
-
-
 def diagnostics(socket_path: str, path: str, timeout: float) -> dict[str, dict[str, Any]]:
     try:
         status, body = http_get(socket_path, path, timeout)
@@ -144,50 +76,131 @@ def diagnostics(socket_path: str, path: str, timeout: float) -> dict[str, dict[s
         return {}
 
 
-def holds_read_lock(status: Mapping[str, Any], metrics: DBMetrics | None = None) -> bool:
+def holds_read_lock(view: SyncView) -> bool:
     """Has Litestream's monitor opened the database, its long read transaction in place?
 
-    Either a sync has finished (``litestream_txid`` > 0) or one is past its first phase:
-    ``DB.init`` (which begins the read transaction, ``acquireReadLock``) runs in
-    ``newSyncExecutor`` before a sync leaves ``starting``, and a failed ``init`` releases
-    the lock and ends the sync there. Nothing but Litestream's own monitor syncs here
-    (serve never calls ``litestream sync``), so the transaction lives in the monitor's
-    context, as long as the database is open.
+    A sync (running or finished) is past its first phase: ``DB.init`` (which begins the read
+    transaction, ``acquireReadLock``) runs in ``newSyncExecutor`` before a sync leaves
+    ``starting``, and a failed ``init`` releases the lock and ends the sync there. Nothing
+    but Litestream's own monitor syncs here (serve never calls ``litestream sync``), so the
+    transaction lives in the monitor's context, as long as the database is open. (The next
+    sync reads ``starting`` for a moment: callers remember a database once seen locked.)
     """
-    if metrics is not None and metrics.txid > 0:
-        return True
-    return bool(status.get("active")) and status.get("phase", "") not in _BEFORE_INIT
+    return view.phase not in _BEFORE_INIT
+
+
+class SyncView(NamedTuple):
+    """Litestream's latest sync of one database, as ``/debug/sync-status`` reports it.
+
+    Each sync of Litestream's monitor (every ``monitor-interval``) replaces the report:
+    ``started_at`` tells one sync from the next.
+    """
+
+    active: bool = False  # running right now
+    operation: str = ""  # "sync" (the monitor's), or "checkpoint"
+    phase: str = ""  # where it is (or where it ended)
+    started_at: float | None = None  # epoch seconds
+    txid: int = 0  # the txid it reached (a finished, clean sync: the local txid)
+    wal_offset: int = 0  # where in the WAL the last successful sync ended
+    error: str = ""  # why it failed
+
+    @property
+    def complete(self) -> bool:
+        """A sync that finished without error, through its last phase."""
+        return (
+            not self.active
+            and self.operation == "sync"
+            and not self.error
+            and self.phase == _LAST_PHASE
+        )
+
+    @property
+    def failed(self) -> bool:
+        return not self.active and bool(self.error)
+
+
+# The last phase of a sync that went through (``DB.syncLocked``: after it, the metrics).
+_LAST_PHASE = "update_metrics"
+_NANOS = re.compile(r"(\.\d{6})\d+")
+
+
+def go_time(text: Any) -> float | None:
+    """Epoch seconds of a Go ``time.Time`` in JSON (RFC 3339, nanoseconds), or None."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(
+            _NANOS.sub(r"\1", str(text).replace("Z", "+00:00"))
+        ).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def read_syncs(socket_path: str, timeout: float = 2.0) -> dict[str, SyncView] | str:
+    """Every database's latest sync by path (control socket), or why it could not be read."""
+    try:
+        status, body = http_get(socket_path, "/debug/sync-status", timeout)
+        if status != 200:
+            return f"Litestream's control socket answered HTTP {status}"
+        found = json.loads(body)["databases"]
+    except HTTPFailure as exc:
+        return f"Litestream's control socket did not answer ({exc})"
+    except (ValueError, KeyError, TypeError):
+        return "Litestream's control socket did not answer like Litestream"
+    views: dict[str, SyncView] = {}
+    for d in found if isinstance(found, list) else ():
+        if isinstance(d, dict) and "path" in d:
+            views[str(d["path"])] = SyncView(
+                active=bool(d.get("active")),
+                operation=str(d.get("operation") or ""),
+                phase=str(d.get("phase") or ""),
+                started_at=go_time(d["started_at"]) if d.get("started_at") else None,
+                txid=_whole(d.get("txid")),
+                wal_offset=_whole(d.get("last_synced_wal_offset")),
+                error=str(d.get("error") or ""),
+            )
+    return views
+
+
+def _whole(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 class Settle:
-    """Has Litestream's monitor finished a clean sync that began after ``start`` was read?
+    """Has Litestream's monitor finished a clean sync that began after ``since``?
 
-    A sync that started after the writers stopped, finished without error
-    (``litestream_sync_count`` moved past it, ``sync_error_count`` did not), read the WAL to
-    its end, unless more than ``max-sync-wal-bytes`` were waiting: then Litestream works in
-    chunks, and only a complete sync that found nothing new (the txid did not move) proves
-    the end was reached. Its txid then covers every transaction the writers committed.
+    A sync that started after the writers stopped (its ``started_at`` is later than the
+    moment this began), finished without error, read the WAL to its end, unless more than
+    ``max-sync-wal-bytes`` were waiting: then Litestream works in chunks, and only a
+    complete sync that found nothing new (the txid did not move) proves the end was
+    reached. Its txid then covers every transaction the writers committed.
     """
 
-    def __init__(self, ref: DBMetrics, need: int, bounded: bool) -> None:
-        self.ref = ref
-        # finished syncs after ``ref`` that prove one began after it: 1 if none ran
-        self.need = need
+    def __init__(self, since: float, bounded: bool, txid: int | None = None) -> None:
+        self.since = since  # a sync must start after this (epoch seconds)
         self.bounded = bounded  # the backlog fit in one sync (``max-sync-wal-bytes``)
+        self.txid = txid  # the last clean sync's txid, when known (for a chunked backlog)
 
     @classmethod
     def begin(
-        cls, start: DBMetrics, *, idle: bool, wal_bytes: int, max_sync_wal_bytes: int
+        cls, start: SyncView | None, *, now: float, wal_bytes: int, max_sync_wal_bytes: int
     ) -> Settle:
-        backlog = wal_bytes - start.wal_size
+        """From the report read when the writers had stopped, at ``now`` (epoch seconds)."""
+        start = start or SyncView()
+        backlog = wal_bytes - start.wal_offset
         bounded = max_sync_wal_bytes <= 0 or backlog < max_sync_wal_bytes
-        return cls(start, 1 if idle else 2, bounded)
+        return cls(now, bounded, start.txid if start.complete else None)
 
-    def update(self, now: DBMetrics) -> int | None:
+    def update(self, now: SyncView) -> int | None:
         """The txid that covers every earlier write, once known; else None."""
-        if now.errors != self.ref.errors or (not self.bounded and now.txid != self.ref.txid):
-            self.ref, self.need = now, 2  # only a clean (and, if chunked, quiet) sync counts
+        if now.active or now.started_at is None or now.started_at <= self.since:
+            return None  # not yet a sync that began after the writers stopped
+        if now.failed:
+            self.since, self.txid = now.started_at, None  # only a clean one after it counts
             return None
-        if now.syncs >= self.ref.syncs + self.need and now.txid > 0:
+        if not now.complete or now.txid <= 0:
+            return None
+        if self.bounded or now.txid == self.txid:
             return now.txid
+        self.since, self.txid = now.started_at, now.txid  # a chunk: wait for a quiet one
         return None

@@ -150,6 +150,9 @@ def run_litestream(
     check_command(command)
     environ = dict(os.environ if environ is None else environ)
     exe = binary.resolve(settings.bin_path, download_url=settings.download_url, progress=warn)
+    # Before anything runs it: a program that is not Litestream is one line (E012), never
+    # its output echoed raw to the terminal.
+    binary.identify(exe, bin_path=settings.bin_path == exe)
     if subcommands.asks_for_help(exe, command, args):
         return process.run_foreground([exe, command, *args], environ)
     adopt = command == "replicate" and any(a in ADOPT_FLAGS for a in args)
@@ -188,7 +191,11 @@ def run_litestream(
         if command == "restore":
             from . import pointintime
 
-            argv = pointintime.prepare(argv, env=env, say=warn)
+            ours = config_path is not None and not subcommands.has_flag(args, "config")
+            ready = pointintime.prepare(argv, env=env, say=warn, dbs=settings.dbs if ours else None)
+            if ready is None:
+                return 0
+            argv = ready
         return process.run_foreground(argv, env)
 
 

@@ -21,6 +21,7 @@ import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 
+from ..config.types import Database
 from ..errors import NoBackupError, ReplicaUnavailableError, RestoreRefusedError, UsageError
 from ..litestream import subcommands
 from ..litestream.process import run_bounded
@@ -93,6 +94,23 @@ def _plan(argv: Sequence[str], env: Mapping[str, str]) -> tuple[dict[str, object
     return None, lines[-1] if lines else f"litestream restore exited {code}"
 
 
+def configured(source: str, dbs: Sequence[Database]) -> None:
+    """UsageError (2) unless ``source`` is a configured database, or a file in a ``dir``
+    entry's directory: the same answer as ``status`` and ``verify`` give."""
+    path = os.path.abspath(os.path.expanduser(source))
+    for db in dbs:
+        if "dir" in db.options:
+            if path.startswith(db.path.rstrip(os.sep) + os.sep):
+                return
+        elif path == db.path:
+            return
+    known = ", ".join(db.alias or db.path for db in dbs if "dir" not in db.options) or "none"
+    raise UsageError(
+        f"restore: {source!r} is not a database in LITESTREAM['dbs'] (configured: {known}). "
+        "Give a DATABASES alias, a path from that list, or a replica URL."
+    )
+
+
 def read_moment(value: str | None) -> moments.Moment:
     if value is None:
         raise UsageError(f"restore -timestamp needs a time: give {moments.FORMS}.")
@@ -112,9 +130,10 @@ def point_in_time(
     config_path: str | None,
     env: Mapping[str, str],
     say: Callable[[str], None],
-) -> list[str]:
+) -> list[str] | None:
     """``argv`` with the -timestamp at ``index`` as Litestream reads it, after saying where
-    it lands; NoBackupError when the replica holds nothing that old."""
+    it lands; NoBackupError when the replica holds nothing that old. None: nothing to run
+    (an empty replica and ``-if-replica-exists``: a first boot, not a failure)."""
     moment = moment or read_moment(value)
     try:
         contents = listing.list_files(
@@ -126,6 +145,12 @@ def point_in_time(
             "that it is reachable and its credentials are set."
         ) from None
     if contents.empty:
+        if subcommands.has_flag(argv[2:], "if-replica-exists"):
+            say(
+                f"The replica of {source} holds no backup yet; nothing restored "
+                "(-if-replica-exists)."
+            )
+            return None
         raise NoBackupError(f"The replica of {source} holds no backup to restore.")
     arg = argv[index]
     if "=" in arg:
@@ -166,8 +191,14 @@ def prepare(
     *,
     env: Mapping[str, str],
     say: Callable[[str], None],
-) -> list[str]:
-    """Check and rewrite a ``litestream restore`` command line (``argv`` from build_argv)."""
+    dbs: Sequence[Database] | None = None,
+) -> list[str] | None:
+    """Check and rewrite a ``litestream restore`` command line (``argv`` from build_argv).
+
+    ``dbs``: the configured databases a database path must be one of (None when the
+    configuration is the user's own ``-config``). None: nothing to run (see
+    :func:`point_in_time`).
+    """
     exe = argv[0]
     args = argv[2:]
     start = subcommands.positional_start(args, subcommands.flag_arity(exe, "restore"))
@@ -175,9 +206,17 @@ def prepare(
     if not positionals:
         return argv  # Litestream says what is missing
     source = positionals[0]
+    if dbs is not None and not subcommands.is_url(source):
+        configured(source, dbs)
     found = _flag(flags, "timestamp")
     moment = read_moment(found[1]) if found is not None else None
     out = _flag(flags, "o")
+    if out is not None and out[1] is not None and not out[1].strip():
+        # Litestream reads an empty -o as "the database's own path": over the live file
+        raise UsageError(
+            f"restore -o needs a file path (it was {out[1]!r}). Give where to write the "
+            "copy, e.g. -o /tmp/restored.sqlite3."
+        )
     output = out[1] if out is not None else (None if subcommands.is_url(source) else source)
     if output:
         refuse_overwrite(os.path.abspath(os.path.expanduser(output)), flags)

@@ -4,13 +4,13 @@ Per database (docs/operations.rst, "verify"):
 
 1. **Make the replica current**, never by asking Litestream to sync (``litestream/probe.py``
    says why that loses writes). With a ``serve`` running on the database (its lock file
-   names its metrics address), wait until Litestream's own monitor has finished a clean
+   names its control socket), wait until Litestream's own monitor has finished a clean
    sync that began after now (``litestream/probe.py``'s ``Settle``), then until the replica
    holds that txid. With no Litestream running, check first that the database continues
    what the replica holds (``guard.py``; a database that does not is ``failed`` and is never
    synced, since that sync would replace the backup), then run one ``litestream replicate
    -once`` for this database alone. A Litestream running outside ``serve`` is used through
-   its metrics address when ``LITESTREAM["addr"]`` is set, and never doubled.
+   its control socket when ``LITESTREAM["socket"]`` enables one, and never doubled.
 2. **Read the live database** in one read-only transaction: schema, and per table its row
    count and a checksum of its rows (:mod:`digest`; ``--quick``: counts only).
 3. **Restore the replica at that txid** into a private temporary directory, run SQLite's
@@ -191,23 +191,23 @@ class Source:
     moved: Callable[[], str | None]  # after the live read began: how it moved on, else None
 
 
-def settle(target: Target, metrics: str, socket: str | None) -> int:
+def settle(target: Target, socket: str) -> int:
     """The txid of a clean sync of Litestream's own monitor that began after this call."""
     db = target.db
-    idle = bool(socket) and probe.sync_status(socket or "", db.path).get("active") is False
     deadline = time.monotonic() + min(SETTLE_TIMEOUT, max(1.0, target.left()))
+    now = time.time()
     begun: probe.Settle | None = None
     last = ""
     while True:
-        found = probe.read_metrics(metrics)
+        found = probe.read_syncs(socket)
         if isinstance(found, str):
             last = found
         elif db.path not in found:
-            last = f"Litestream's metrics at {metrics} do not list {db.path}"
+            last = f"Litestream's control socket {socket} does not list {db.path}"
         elif begun is None:
             begun = probe.Settle.begin(
                 found[db.path],
-                idle=idle,
+                now=now,
                 wal_bytes=_size(f"{db.path}-wal"),
                 max_sync_wal_bytes=effective.max_sync_wal_bytes(
                     target.entry.get("max-sync-wal-bytes")
@@ -251,12 +251,12 @@ def replica_holds(target: Target, txid: int) -> None:
         target.pause(0.2)
 
 
-def through_daemon(target: Target, metrics: str, socket: str | None, via: str) -> Source:
-    txid = settle(target, metrics, socket)
+def through_daemon(target: Target, socket: str, via: str) -> Source:
+    txid = settle(target, socket)
     replica_holds(target, txid)
 
     def moved() -> str | None:
-        later = settle(target, metrics, socket)
+        later = settle(target, socket)
         return f"to txid {txid_hex(later)}" if later != txid else None
 
     return Source(via, txid, moved)
@@ -357,31 +357,25 @@ def make_current(target: Target) -> Source:
     db = target.db
     running = state.running(db.path)
     if running is not None:
-        if not running.metrics:
+        if not running.socket:
             raise Concluded(
                 INCONCLUSIVE,
-                f"'serve' (PID {running.pid}) holds it but its lock file names no metrics "
-                "address (an older serve); restart serve, or stop it and verify again",
+                f"'serve' (PID {running.pid}) holds it but its lock file names no control "
+                "socket (an older serve); restart serve, or stop it and verify again",
             )
-        return through_daemon(
-            target, running.metrics, running.socket, f"the running serve (PID {running.pid})"
-        )
+        return through_daemon(target, running.socket, f"the running serve (PID {running.pid})")
     pid = other_litestream(db.path)
     if pid is not None:
-        addr = target.settings.options.get("addr")
-        if not addr:
+        socket = effective.configured_socket(target.settings)
+        if not socket:
             raise Concluded(
                 INCONCLUSIVE,
                 f"Litestream (PID {pid}) replicates it outside 'serve', and verify will not "
-                "start a second one on the same database; set LITESTREAM['addr'] (e.g. "
-                "'127.0.0.1:9090') so that verify can read its metrics, or run it under serve",
+                "start a second one on the same database; enable its control socket "
+                "(LITESTREAM['socket'] = {'enabled': True, 'path': '/run/app/litestream.sock'}) "
+                "so that verify can read how far it got, or run it under serve",
             )
-        return through_daemon(
-            target,
-            effective.probe_addr(str(addr)),
-            effective.configured_socket(target.settings),
-            f"the running Litestream (PID {pid})",
-        )
+        return through_daemon(target, socket, f"the running Litestream (PID {pid})")
     return through_once(target)
 
 

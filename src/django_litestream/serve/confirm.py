@@ -9,19 +9,23 @@ lives as long as the database is open, then reads how far the replica got from t
   database (a sync of its own is past its first phase, or has finished): its long read
   transaction is in place, so from now on no write can slip past it.
 * **Ready**, for a database the replica is not yet known to hold (and for every database
-  with ``--wait-for-replica``): the monitor has synced it at least once
-  (``litestream_txid`` > 0) and the replica holds that txid.
-* **Settled** (after the writers stopped): a sync that *started after they stopped* has
-  finished without error (``litestream_sync_count`` moved past it, ``sync_error_count``
-  did not). That sync read the WAL to its end, unless more than ``max-sync-wal-bytes`` were
-  waiting: then Litestream works in chunks, and only a complete sync that found nothing new
-  (the txid did not move) proves the end was reached. The txid then covers every
-  transaction the writers committed. Then the replica must hold it.
+  with ``--wait-for-replica``): the monitor has synced it to the end at least once (its
+  report shows a complete sync) and the replica holds that txid.
+* **Settled** (after the writers stopped): a sync that *started after they stopped* (its
+  ``started_at``) has finished without error. That sync read the WAL to its end, unless
+  more than ``max-sync-wal-bytes`` were waiting: then Litestream works in chunks, and only
+  a complete sync that found nothing new (the txid did not move) proves the end was
+  reached. The txid then covers every transaction the writers committed. Then the replica
+  must hold it.
+
+All of it is read from Litestream's control socket (``/debug/sync-status``), in serve's
+private directory: serve opens no metrics address (see ``litestream/probe.py``).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 from ..litestream import probe
@@ -32,9 +36,9 @@ from .plan import Plan, PlanDB
 # Wait up to the given seconds; True when the caller should stop waiting (a signal, or a
 # second signal asking for a fast stop).
 Wait = Callable[[float], bool]
-POLL = 0.1  # between reads of the metrics address while waiting for a sync to finish
+POLL = 0.1  # between reads of the control socket while waiting for a sync to finish
 LOCK_POLL = 0.01  # between reads of the control socket while waiting for the read lock
-FIRST_POLL = 0.02  # between reads of the metrics address while waiting for a first sync
+FIRST_POLL = 0.02  # between reads of the control socket while waiting for a first sync
 REPLICA_POLL = 0.1  # between listings of a replica
 
 
@@ -68,15 +72,15 @@ class Confirm:
         if self.wait(seconds):
             raise Interrupted
 
-    def metrics(self) -> dict[str, probe.DBMetrics] | str:
-        return probe.read_metrics(self.plan.metrics_addr)
+    def syncs(self, timeout: float = 2.0) -> dict[str, probe.SyncView] | str:
+        return probe.read_syncs(self.plan.socket_path, timeout)
 
-    def why_not_synced(self, db: PlanDB, found: dict[str, probe.DBMetrics] | str) -> str:
+    def why_not_synced(self, db: PlanDB, found: dict[str, probe.SyncView] | str) -> str:
         if isinstance(found, str):
             return found
         if db.path not in found:
-            return f"Litestream's metrics do not list {db.path}"
-        error = probe.sync_status(self.plan.socket_path, db.path).get("error")
+            return f"Litestream's control socket does not list {db.path}"
+        error = found[db.path].error
         return f"Litestream has not synced it yet{f' ({error})' if error else ''}"
 
     # -- the local side -----------------------------------------------------------------
@@ -89,16 +93,15 @@ class Confirm:
     ) -> str | None:
         """None once Litestream's monitor holds its read lock on every database of ``dbs``
         (default: all); else why not by ``deadline``. ``poll``: seconds between looks."""
-        dbs = self.plan.dbs if dbs is None else dbs
+        waiting = list(self.plan.dbs if dbs is None else dbs)
         while True:
-            statuses = probe.sync_statuses(self.plan.socket_path, timeout=1.0)
-            waiting = [db for db in dbs if not probe.holds_read_lock(statuses.get(db.path, {}))]
-            found: dict[str, probe.DBMetrics] | str = {}
-            if waiting:  # a finished sync counts too (its phase may read "starting" again)
-                found = self.metrics()
-                if not isinstance(found, str):
-                    none = probe.DBMetrics()
-                    waiting = [db for db in waiting if not found.get(db.path, none).txid]
+            found = self.syncs(timeout=1.0)
+            if not isinstance(found, str):  # once locked, locked (the next sync reads
+                waiting = [  # "starting" for a moment)
+                    db
+                    for db in waiting
+                    if not probe.holds_read_lock(found.get(db.path, probe.SyncView()))
+                ]
             if not waiting:
                 return None
             if clock() > deadline:
@@ -109,14 +112,16 @@ class Confirm:
         self, deadline: float, clock: Callable[[], float], dbs: Sequence[PlanDB] | None = None
     ) -> dict[str, int] | str:
         """Every database's txid once Litestream's monitor has synced each; else why not."""
-        dbs = self.plan.dbs if dbs is None else dbs
+        waiting = list(self.plan.dbs if dbs is None else dbs)
+        txids: dict[str, int] = {}
         while True:
-            found = self.metrics()
-            waiting = list(dbs)
-            txids: dict[str, int] = {}
+            found = self.syncs()
             if not isinstance(found, str):
-                txids = {db.path: found[db.path].txid for db in waiting if db.path in found}
-                waiting = [db for db in waiting if not txids.get(db.path)]
+                for db in waiting:
+                    view = found.get(db.path)
+                    if view is not None and view.complete and view.txid > 0:
+                        txids[db.path] = view.txid
+                waiting = [db for db in waiting if db.path not in txids]
             if not waiting:
                 return txids
             if clock() > deadline:
@@ -125,27 +130,24 @@ class Confirm:
 
     def settled(self, deadline: float, clock: Callable[[], float]) -> dict[str, int] | str:
         """Every database's txid covering all writes made before this call; else why not."""
-        idle = {
-            db.path: probe.sync_status(self.plan.socket_path, db.path).get("active") is False
-            for db in self.plan.dbs
-        }
-        start = self.metrics()
+        now = time.time()
+        start = self.syncs()
         if isinstance(start, str):
             return start
         settles: dict[str, probe.Settle] = {}
         for db in self.plan.dbs:
             if db.path not in start:
-                return f"{db.label}: Litestream's metrics do not list {db.path}"
+                return f"{db.label}: Litestream's control socket does not list {db.path}"
             settles[db.path] = probe.Settle.begin(
                 start[db.path],
-                idle=idle[db.path],
+                now=now,
                 wal_bytes=wal_bytes(db),
                 max_sync_wal_bytes=db.max_sync_wal_bytes,
             )
         done: dict[str, int] = {}
         while True:
             self.pause(POLL)
-            found = self.metrics()
+            found = self.syncs()
             if not isinstance(found, str):
                 for path, settle in settles.items():
                     if path not in done and path in found:
@@ -158,7 +160,7 @@ class Confirm:
                 db = next(d for d in self.plan.dbs if d.path not in done)
                 if isinstance(found, str):
                     return found
-                error = probe.sync_status(self.plan.socket_path, db.path).get("error")
+                error = found[db.path].error if db.path in found else ""
                 return (
                     f"{db.label}: Litestream did not finish a clean sync of it in time"
                     f"{f' ({error})' if error else ''}"

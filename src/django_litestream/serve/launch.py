@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import socket
 import sys
 import sysconfig
 from collections.abc import Callable, Mapping, Sequence
@@ -28,7 +27,7 @@ from ..litestream.process import (
     write_private,
 )
 from ..replica import dbfile
-from . import configverdict, options
+from . import configverdict, earlysignals, options
 from .plan import Plan, PlanDB
 
 # A Unix socket's path must fit in sun_path (108 bytes on Linux, 104 on macOS).
@@ -80,12 +79,6 @@ def litestream_logging(configured: Any, *, verbose: bool) -> dict[str, Any]:
     else:
         conf.setdefault("level", QUIET_LEVEL)
     return conf
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def default_command(wsgi: str | None) -> tuple[str, ...]:
@@ -147,7 +140,10 @@ def prepare(
     # Not a context manager: the directory outlives this process; the supervisor removes it.
     runtime = runtime_dir()
     data = generated.data
-    data["addr"] = addr = str(data.get("addr") or f"127.0.0.1:{free_port()}")
+    # No metrics address of serve's own: what serve reads comes from the control socket in
+    # its private directory (a TCP listener would serve Go's profiling and debug pages to
+    # every local user). A user's own 'addr' stays theirs.
+    addr = str(data.get("addr") or "")
     user_socket = effective.configured_socket(settings)
     socket_path = user_socket or os.path.join(runtime, "litestream.sock")
     if not user_socket:
@@ -161,7 +157,7 @@ def prepare(
         binary=exe,
         config_path=config_path,
         socket_path=socket_path,
-        metrics_addr=effective.probe_addr(addr),
+        metrics_addr=effective.probe_addr(addr) if addr else "",
         dbs=tuple(
             PlanDB(
                 db.path,
@@ -212,6 +208,7 @@ def run(
 ) -> int:
     """Prepare, then ``exec`` the supervisor. ``error_prefix``: how this entry point prints
     an error (``CommandError: `` under manage.py), for the ones the supervisor says."""
+    earlysignals.record()  # a stop from here on is the supervisor's to carry out
     plan, env, generated = prepare(settings, args, os.environ, error_prefix)
     written: list[str] = []
 
@@ -236,6 +233,7 @@ def run(
     # The supervisor, Litestream and the restores inherit it; the supervisor gives the server
     # and the --pre commands back the umask serve was started with (plan.server_umask).
     os.umask(plan.umask)
+    earlysignals.hand_over()
     os.execve(
         sys.executable, [sys.executable, "-m", "django_litestream.serve.supervisor", plan.path], env
     )

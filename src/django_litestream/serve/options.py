@@ -247,8 +247,8 @@ def _split(value: Any, where: str, error: type[Exception] = ConfigurationError) 
             f"{where} must be a command string or a list of strings, not {value!r}. "
             "Write e.g. 'gunicorn myproject.wsgi' or ['gunicorn', 'myproject.wsgi']."
         )
-    if not parts:
-        raise ConfigurationError(f"{where} is empty. Give the command to run.")
+    if not parts or not parts[0].strip():
+        raise error(f"{where} is empty ({value!r}). Give the command to run.")
     return tuple(parts)
 
 
@@ -388,6 +388,11 @@ def parse(args: Sequence[str], setting: Mapping[str, Any]) -> ServeOptions:
     command = list(ns.command)
     if command and command[0] == "--":
         command = command[1:]
+    if command and not command[0].strip():
+        raise UsageError(
+            f"serve: the server command after '--' is empty ({command[0]!r}). Give the "
+            "command to run, or nothing after '--' for the default (gunicorn)."
+        )
     if command:
         values["command"] = tuple(command)
     elif COMMAND_SETTING in setting:

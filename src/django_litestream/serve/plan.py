@@ -32,7 +32,7 @@ class Plan(NamedTuple):
     binary: str
     config_path: str
     socket_path: str
-    metrics_addr: str
+    metrics_addr: str  # the user's own LITESTREAM['addr'] ("" when none: serve opens none)
     dbs: tuple[PlanDB, ...]
     command: tuple[str, ...]
     pre: tuple[tuple[str, ...], ...]
@@ -75,7 +75,7 @@ class Plan(NamedTuple):
         return {
             "pid": os.getpid(),
             "socket": self.socket_path,
-            "metrics": self.metrics_addr,  # read-only figures (verify, status)
+            "metrics": self.metrics_addr,  # the user's own metrics address, if any
             "state": self.state_path,  # the replica checks' findings (serve/state.py)
         }
 

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 from ..litestream.process import Adopted, bounded, run_bounded, start_bounded
 from ..replica.dbfile import is_missing
-from . import exitcodes, hints
+from . import damaged, exitcodes, hints
 from .plan import PlanDB
 
 log = logging.getLogger("django_litestream.serve")
@@ -248,6 +248,7 @@ def _restore(
     deadline = started + timeout
     delay = 0.5
     attempt = 0
+    previous = ""  # the last attempt's error: the same twice may be a damaged backup
     while True:
         attempt += 1
         if first is not None and attempt == 1:  # started before the exec
@@ -280,6 +281,12 @@ def _restore(
             if hints.is_disk_full(last):  # retrying within seconds will not free space
                 _remove(tmp)
                 return Outcome(db, FAILED, last, local=True)
+            if last == previous and damaged.replica_answers(
+                binary, config_path, db.path, env, deadline
+            ):
+                _remove(tmp)
+                return Outcome(db, FAILED, damaged.DAMAGED + last)
+            previous = last
         if time.monotonic() + delay > deadline:
             _remove(tmp)
             tries = f"{attempt} attempt{'s' if attempt > 1 else ''}"
@@ -375,6 +382,15 @@ def report(outcomes: Sequence[Outcome], *, require_replica: bool) -> int | None:
             )
         elif outcome.state == FAILED and outcome.local:
             log.error("Cannot restore %s: %s. %s", db.label, outcome.detail, local_hint(outcome))
+            code = exitcodes.RESTORE_FAILED
+        elif outcome.state == FAILED and outcome.detail.startswith(damaged.DAMAGED):
+            log.error(
+                "Cannot restore %s from %s: %s. %s",
+                db.label,
+                db.replica,
+                outcome.detail,
+                damaged.hint(),
+            )
             code = exitcodes.RESTORE_FAILED
         elif outcome.state == FAILED:
             log.error(

@@ -12,7 +12,10 @@ has to exit when serve says so, and never before:
   INT, QUIT, HUP, USR1, USR2, TTIN, TTOU): Litestream forwards INT and TERM to its child and
   waits for it, so the stop stays the supervisor's to order (server first, then Litestream).
 
-It is ``sh`` (about 2 MB) when there is one, else this interpreter without ``site``.
+It is ``sh`` (about 2 MB) when there is one, else this interpreter without ``site``, and
+it runs with an empty environment (``env -i``): it needs none, and Litestream's own holds the
+storage's credentials (it even copies ``LITESTREAM_*`` keys into ``AWS_*``), which a child
+would otherwise inherit for any local user's debugger to read.
 """
 
 from __future__ import annotations
@@ -43,10 +46,12 @@ class Sleeper:
         self.fd: int | None = os.open(self.path, os.O_RDWR)
 
     def argv(self) -> list[str]:
+        env = shutil.which("env")
+        empty = [env, "-i"] if env else []  # 'env' execs the command: nothing stays between
         shell = shutil.which("sh")
         if shell:
-            return [shell, "-c", SHELL, self.path]
-        return [sys.executable, "-I", "-S", "-c", PYTHON, self.path]
+            return [*empty, shell, "-c", SHELL, self.path]
+        return [*empty, sys.executable, "-I", "-S", "-c", PYTHON, self.path]
 
     def release(self) -> None:
         """Let the child exit: Litestream then runs its final sync and exits.

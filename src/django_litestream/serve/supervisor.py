@@ -44,12 +44,14 @@ from ..replica.dbfile import is_missing
 from . import (
     configverdict,
     continuity,
+    earlysignals,
     exitcodes,
     finalsync,
     logs,
     readhold,
     restore,
     result,
+    servergroup,
     startup,
 )
 from .lock import DatabaseLock, LockHeld, lock_path
@@ -113,6 +115,7 @@ class Supervisor:
         self.server_deadline: float | None = None
         self.litestream_deadline: float | None = None
         self.server_killed = False
+        self.group_deadline: float | None = None  # the exited master's workers must be gone
         self.litestream_lost = False
         self.fast = False  # a second stop signal came after the server had exited
         self.litestream_killed = False  # its final sync outlasted its deadline
@@ -134,6 +137,7 @@ class Supervisor:
             self.gate = Gate(plan.go_path, plan.gate_fd)
         self.server_started_at = 0.0
         self.watch: Any = None
+        self.checkpoints: Any = None  # an application's blocking checkpoint (checkpoints.py)
         self.outcome_found: dict[str, Any] | None = None
         self.timeline = startup.Timeline()
         self.env = plan.server_environ(os.environ)
@@ -156,6 +160,7 @@ class Supervisor:
     def install_handlers(self) -> None:
         for sig in HANDLED:
             signal.signal(sig, self.handler)
+        earlysignals.take_over()  # a stop noted before the exec arrives now (earlysignals.py)
 
     # -- server process -----------------------------------------------------------------
     def server_pid(self) -> int | None:
@@ -264,11 +269,38 @@ class Supervisor:
             code = self.litestream.poll()
             if code is not None:
                 self.litestream_status = exit_status(code)
-        if self.child is not None and self.child.returncode is None:
+        running = self.child is not None and self.child.returncode is None
+        # (a server's exited master stays unreaped while its group is being stopped)
+        if running and not (self.child is self.server and self.server_group_left()):
+            assert self.child is not None
             code = self.child.poll()
             if code is not None:
                 self.child_exited(exit_status(code))
         self.reap_orphans()
+
+    def server_group_left(self) -> bool:
+        """True while processes of an exited master's group run; they are stopped first, and
+        the master is reaped (the final sync released) once none is left (servergroup.py)."""
+        pid = int(self.child.pid) if self.child is not None else 0
+        info = servergroup.master_exited(pid)
+        if info is None:
+            return False
+        left = servergroup.left_in_group(pid)
+        if not left:
+            return False
+        if self.group_deadline is None:
+            log.warning(
+                "The server's master exited (%s) while %d process%s of its group still "
+                "run; stopping them before the final sync, so that no write lands after it",
+                servergroup.describe(info),
+                len(left),
+                "" if len(left) == 1 else "es",
+            )
+            self.group_deadline = self.clock() + self.plan.graceful_timeout
+            servergroup.stop(pid, signal.SIGKILL if self.server_killed else signal.SIGTERM)
+        elif self.clock() > self.group_deadline:
+            self.kill_server("The server's processes did not exit within --graceful-timeout")
+        return True
 
     def reap_orphans(self) -> None:
         """Reap exited processes re-parented to serve (it is their subreaper, or PID 1).
@@ -416,6 +448,11 @@ class Supervisor:
 
         self.watch = ReplicaWatch(self.plan)
         self.watch.start()
+        from .checkpoints import CheckpointWatch
+
+        pid = self.litestream.pid if self.litestream is not None else None
+        dbs = [(db.path, db.label) for db in self.plan.dbs]
+        self.checkpoints = CheckpointWatch(dbs, lambda: pid).start()
 
     def not_ready(self, reason: str) -> None:
         if not reason:  # interrupted by a stop: the running child's exit decides
@@ -445,6 +482,8 @@ class Supervisor:
         self.outcome_found = outcome
         if self.watch is not None:
             self.watch.close()
+        if self.checkpoints is not None:
+            self.checkpoints.close()
         self.release_litestream()
 
     def release_litestream(self) -> None:

@@ -91,7 +91,7 @@ class Tracked:
         self.outage_since: float | None = None
         self.max_behind = 0
         self.last: Observation | None = None
-        self.metrics: probe.DBMetrics | None = None  # Litestream's figures at the last check
+        self.sync: probe.SyncView | None = None  # Litestream's latest sync at the last check
 
 
 def utc(moment: float | None) -> str | None:
@@ -235,24 +235,23 @@ class ReplicaWatch:
                 raise Interrupted
 
     def syncs_failing(self, db: PlanDB, tracked: Tracked) -> str | None:
-        """Why Litestream cannot copy the WAL at all, when every sync since the last check
-        failed (none succeeded, some failed): a full local disk, say. Its txid then stands
+        """Why Litestream cannot copy the WAL at all, when its latest sync failed and it is
+        a new attempt since the last check: a full local disk, say. Its txid then stands
         still while the application's writes pile up in the WAL, so the replica holding that
         txid would prove nothing. Once so, it stays so until a sync succeeds: Litestream
         retries a failing sync with a growing pause (up to 5 minutes), so a check may see
-        no attempt at all, which is no recovery."""
-        found = probe.read_metrics(self.plan.metrics_addr)
+        no new attempt at all, which is no recovery."""
+        found = probe.read_syncs(self.plan.socket_path)
         now = found.get(db.path) if isinstance(found, dict) else None
-        before, tracked.metrics = tracked.metrics, now
-        if now is None or before is None:
+        before, tracked.sync = tracked.sync, now
+        if now is None:
             return None
-        succeeded = now.syncs - now.errors > before.syncs - before.errors
-        failed = now.errors > before.errors
+        new_attempt = before is None or now.started_at != before.started_at
         last = tracked.last
         in_outage = last is not None and (last.reason or "").startswith(SYNCS_FAIL)
-        if succeeded or not (failed or in_outage):
+        if now.complete or not ((now.failed and new_attempt) or in_outage):
             return None
-        error = probe.sync_status(self.plan.socket_path, db.path).get("error")
+        error = now.error or (before.error if before else "")
         return f"{SYNCS_FAIL} ({error or 'no error reported'})"
 
     @staticmethod
