@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -401,7 +402,12 @@ def test_final_sync_that_cannot_reach_the_replica_is_not_confirmed(
     finally:
         moto.stop()
     assert run.stop(signal.SIGTERM) == exitcodes.SYNC_UNCONFIRMED, run.stderr()
-    assert "but the final sync was not confirmed: 'default' (" in run.stderr()
+    # Why depends on which gives up first: the listing of the unreachable replica
+    # ("'default' (...): ...") or Litestream's own retries past shutdown-sync-timeout.
+    assert re.search(
+        r"but the final sync was not confirmed: ('default' \(|Litestream did not finish)",
+        run.stderr(),
+    ), run.stderr()
     assert "replica confirmed in sync" not in run.stderr()
 
 
